@@ -1,0 +1,25 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint bench clean
+
+$(BIN)/runwire: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(BIN)/runwire
+	$(BIN)/runwire serve
+
+# pytest exits 5 when it ran no test: that is a failure here, never a pass.
+test: $(BIN)/runwire
+	$(BIN)/pytest -q; status=$$?; if [ $$status -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$status
+
+lint: $(BIN)/runwire
+	$(BIN)/ruff check src tests migrations
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .runwire

@@ -1,0 +1,1 @@
+"""Runwire: durable tool workflows inside chat conversations."""

@@ -1,0 +1,89 @@
+"""Users and their sessions."""
+
+import hashlib
+import secrets
+import uuid
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from runwire.auth.models import AuthSession, User
+from runwire.auth.passwords import hash_password, verify_password
+from runwire.auth.schemas import Authenticated, SignIn, SignUp
+from runwire.db import utcnow
+from runwire.errors import Conflict, Forbidden, NotFound, Unauthorized
+
+SIGN_IN_FAILED = "The email or password is wrong."
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def sign_up(data: SignUp, *, session: Session) -> User:
+    if session.scalar(sa.select(User.id).where(User.email == data.email)) is not None:
+        raise Conflict("An account with this email already exists.")
+    user = User(email=data.email, name=data.name, password_hash=hash_password(data.password), created_at=utcnow())
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict("An account with this email already exists.") from exc
+    return user
+
+
+def sign_in(data: SignIn, *, session: Session) -> User:
+    user = session.scalar(sa.select(User).where(User.email == data.email))
+    if not verify_password(user.password_hash if user else None, data.password) or user is None:
+        raise Unauthorized(SIGN_IN_FAILED)
+    return user
+
+
+def start_session(user: User, *, ttl_hours: float, session: Session) -> tuple[str, AuthSession]:
+    """Create a session; the token goes to the client, only its hash is stored."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    auth_session = AuthSession(
+        user_id=user.id,
+        token_hash=hash_token(token),
+        created_at=now,
+        expires_at=now + timedelta(hours=ttl_hours),
+    )
+    session.add(auth_session)
+    session.flush()
+    return token, auth_session
+
+
+def authenticate(token: str, *, session: Session) -> Authenticated | None:
+    row = session.execute(
+        sa.select(AuthSession.id, AuthSession.user_id, AuthSession.expires_at).where(
+            AuthSession.token_hash == hash_token(token),
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > utcnow(),
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return Authenticated(session_id=row.id, user_id=row.user_id, expires_at=row.expires_at)
+
+
+def revoke_session(session_id: uuid.UUID, *, session: Session) -> None:
+    session.execute(sa.update(AuthSession).where(AuthSession.id == session_id).values(revoked_at=utcnow()))
+
+
+def get_user(user_id: uuid.UUID, *, session: Session) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise Unauthorized("A valid session is required.")
+    return user
+
+
+def require_self(user_id: uuid.UUID, auth: Authenticated, *, session: Session) -> None:
+    """A path naming a user must name the caller: 404 for nobody, 403 for somebody else."""
+    if user_id == auth.user_id:
+        return
+    if session.get(User, user_id) is None:
+        raise NotFound("No such user.")
+    raise Forbidden("You cannot access another user's resources.")

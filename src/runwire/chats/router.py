@@ -1,0 +1,34 @@
+from fastapi import APIRouter, Response
+
+from runwire.chats import service
+from runwire.chats.schemas import ChatCreate, ChatPage, ChatRead
+from runwire.deps import CurrentAuth, OwnedChat, OwnUserId, SessionDep
+from runwire.pagination import LimitParam
+from runwire.schemas import Envelope
+
+router = APIRouter(tags=["chats"])
+
+
+@router.post("/chats", status_code=201, response_model=Envelope[ChatRead])
+def create_chat(auth: CurrentAuth, session: SessionDep, data: ChatCreate | None = None) -> Envelope[ChatRead]:
+    chat = service.create_chat(data or ChatCreate(), user_id=auth.user_id, session=session)
+    return Envelope(data=ChatRead.model_validate(chat))
+
+
+@router.get("/chats/{chatId}", response_model=Envelope[ChatRead])
+def get_chat(chat: OwnedChat) -> Envelope[ChatRead]:
+    return Envelope(data=ChatRead.model_validate(chat))
+
+
+@router.delete("/chats/{chatId}", status_code=204)
+def delete_chat(chat: OwnedChat, session: SessionDep) -> Response:
+    service.delete_chat(chat, session=session)
+    return Response(status_code=204)
+
+
+@router.get("/users/{userId}/chats", response_model=Envelope[ChatPage])
+def list_chats(
+    user_id: OwnUserId, session: SessionDep, limit: LimitParam = 50, cursor: str | None = None
+) -> Envelope[ChatPage]:
+    chats, next_cursor = service.list_chats(user_id, limit=limit, cursor=cursor, session=session)
+    return Envelope(data=ChatPage(chats=[ChatRead.model_validate(c) for c in chats], next_cursor=next_cursor))

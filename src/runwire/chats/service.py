@@ -1,0 +1,50 @@
+"""Chats: creation, ownership, listing and deletion."""
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from runwire.chats.models import Chat
+from runwire.chats.schemas import ChatCreate
+from runwire.db import utcnow
+from runwire.errors import Forbidden, NotFound
+from runwire.pagination import decode_newest_first, encode_newest_first
+from runwire.runs import service as runs_service
+
+
+def create_chat(data: ChatCreate, *, user_id: uuid.UUID, session: Session) -> Chat:
+    now = utcnow()
+    chat = Chat(user_id=user_id, title=data.title, created_at=now, updated_at=now)
+    session.add(chat)
+    session.flush()
+    return chat
+
+
+def get_owned_chat(chat_id: uuid.UUID, *, user_id: uuid.UUID, session: Session) -> Chat:
+    chat = session.get(Chat, chat_id)
+    if chat is None or chat.deleted_at is not None:
+        raise NotFound("Chat not found.")
+    if chat.user_id != user_id:
+        raise Forbidden("You cannot access another user's chat.")
+    return chat
+
+
+def list_chats(
+    user_id: uuid.UUID, *, limit: int, cursor: str | None, session: Session
+) -> tuple[list[Chat], str | None]:
+    """The user's live chats, newest first, one keyset page at a time."""
+    query = sa.select(Chat).where(Chat.user_id == user_id, Chat.deleted_at.is_(None))
+    if cursor is not None:
+        created_at, chat_id = decode_newest_first(cursor)
+        query = query.where(sa.tuple_(Chat.created_at, Chat.id) < sa.tuple_(created_at, chat_id))
+    chats = list(session.scalars(query.order_by(Chat.created_at.desc(), Chat.id.desc()).limit(limit + 1)))
+    if len(chats) <= limit:
+        return chats, None
+    chats = chats[:limit]
+    return chats, encode_newest_first(chats[-1].created_at, chats[-1].id)
+
+
+def delete_chat(chat: Chat, *, session: Session) -> None:
+    runs_service.cancel_active_runs(chat.id, session=session)
+    chat.deleted_at = chat.updated_at = utcnow()

@@ -1,0 +1,77 @@
+"""Settings: the only reader of the environment."""
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RUNWIRE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 3026
+    data_dir: Path = Path(".runwire")
+    database_url: str | None = None
+    dbos_system_database_url: str | None = None
+    session_ttl_hours: float = Field(default=168, gt=0)
+    secure_cookies: bool = False
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = 1024 * 1024
+    tool_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    tool_max_response_bytes: int = 5 * 1024 * 1024
+    application_version: str = "1"
+    executor_id: str = "local"
+    max_parallel_steps: int = Field(default=8, ge=1)
+    queue_poll_seconds: float = Field(default=0.02, gt=0)
+    default_step_timeout_seconds: float = Field(default=300, gt=0)
+    retry_backoff_seconds: float = Field(default=1.0, ge=0)
+    log_level: str = "INFO"
+
+    @field_validator("allowed_origins", "tool_allowed_hosts", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return _sqlalchemy_url(self.database_url)
+        return f"sqlite:///{(self.data_dir / 'runwire.db').resolve()}"
+
+    @cached_property
+    def resolved_dbos_url(self) -> str:
+        if self.dbos_system_database_url:
+            return self.dbos_system_database_url
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'dbos.db').resolve()}"
+
+    @cached_property
+    def origins(self) -> frozenset[str]:
+        own = {f"http://{self.host}:{self.port}", "http://localhost:3026"}
+        return frozenset(own | {o.rstrip("/") for o in self.allowed_origins})
+
+    @cached_property
+    def tool_hosts(self) -> frozenset[str]:
+        return frozenset(h.lower() for h in self.tool_allowed_hosts)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+
+def _sqlalchemy_url(url: str) -> str:
+    """Accept plain postgresql:// URLs and pick the psycopg 3 driver for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

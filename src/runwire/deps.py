@@ -1,0 +1,104 @@
+"""Request dependencies: the session, the caller, and the resources the caller owns.
+
+The 401 → 400 → 404 → 403 precedence lives here and nowhere else.
+"""
+
+import uuid
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from runwire.auth import service as auth_service
+from runwire.auth.schemas import Authenticated
+from runwire.chats import service as chats_service
+from runwire.chats.models import Chat
+from runwire.config import Settings
+from runwire.db import Database
+from runwire.errors import Unauthorized
+from runwire.ids import parse_uuid
+from runwire.workflows import service as workflows_service
+from runwire.workflows.models import Workflow
+
+SESSION_COOKIE = "runwire_session"
+PUBLIC_PATHS = frozenset({"/api/liveness", "/api/auth/sign-up/email", "/api/auth/sign-in/email"})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """Reads get a plain session; writes get a transaction that commits before the response is sent."""
+    database = get_database(request)
+    if request.method in READ_METHODS:
+        with database.reading() as session:
+            yield session
+    else:
+        with database.writing() as session:
+            yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(db_session, scope="function")]
+
+
+def current_auth(request: Request, session: SessionDep) -> Authenticated:
+    token = request.cookies.get(SESSION_COOKIE)
+    auth = auth_service.authenticate(token, session=session) if token else None
+    if auth is None:
+        raise Unauthorized("A valid session is required.")
+    return auth
+
+
+CurrentAuth = Annotated[Authenticated, Depends(current_auth)]
+
+
+async def request_is_authorised(request: Request) -> bool:
+    """Whether a request may be told about its own mistakes (a 400) rather than get a 401."""
+    route = request.scope.get("route")
+    if route is None or getattr(route, "path", None) in PUBLIC_PATHS:
+        return True
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return False
+
+    def lookup() -> bool:
+        with get_database(request).reading() as session:
+            return auth_service.authenticate(token, session=session) is not None
+
+    return await run_in_threadpool(lookup)
+
+
+def owned_chat(chatId: str, auth: CurrentAuth, session: SessionDep) -> Chat:
+    chat_id = parse_uuid(chatId, "chatId")
+    return chats_service.get_owned_chat(chat_id, user_id=auth.user_id, session=session)
+
+
+OwnedChat = Annotated[Chat, Depends(owned_chat)]
+
+
+def own_user_id(userId: str, auth: CurrentAuth, session: SessionDep) -> uuid.UUID:
+    user_id = parse_uuid(userId, "userId")
+    auth_service.require_self(user_id, auth, session=session)
+    return user_id
+
+
+OwnUserId = Annotated[uuid.UUID, Depends(own_user_id)]
+
+
+def owned_workflow(workflowId: str, auth: CurrentAuth, session: SessionDep) -> Workflow:
+    workflow_id = parse_uuid(workflowId, "workflowId")
+    return workflows_service.get_owned_workflow(workflow_id, user_id=auth.user_id, session=session)
+
+
+OwnedWorkflow = Annotated[Workflow, Depends(owned_workflow)]

@@ -1,0 +1,56 @@
+"""create_app(): routers, error handlers, and the lifespan that opens storage and the executor."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from runwire import schema
+from runwire.auth.router import router as auth_router
+from runwire.chats.router import router as chats_router
+from runwire.config import Settings
+from runwire.db import Database
+from runwire.deps import request_is_authorised
+from runwire.errors import install_error_handlers
+from runwire.liveness import router as liveness_router
+from runwire.logs import configure_logging
+from runwire.middleware import RequestMiddleware
+from runwire.runs.engine import Executor
+from runwire.runs.router import router as runs_router
+from runwire.tools.router import router as tools_router
+from runwire.workflows.router import router as workflows_router
+
+
+def create_app(settings: Settings | None = None, *, run_executor: bool = True) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(settings.resolved_database_url)
+        await run_in_threadpool(schema.upgrade, database.engine)
+        executor = Executor(settings, database, execute=run_executor)
+        await run_in_threadpool(executor.start)
+        app.state.settings, app.state.database, app.state.executor = settings, database, executor
+        try:
+            yield
+        finally:
+            await run_in_threadpool(executor.stop)
+            database.dispose()
+
+    app = FastAPI(
+        title="Runwire",
+        lifespan=lifespan,
+        max_body_size=settings.max_body_bytes,
+        openapi_url="/api/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    api = APIRouter(prefix="/api")
+    for router in (liveness_router, auth_router, chats_router, tools_router, workflows_router, runs_router):
+        api.include_router(router)
+    app.include_router(api)
+    install_error_handlers(app, request_is_authorised=request_is_authorised)
+    app.add_middleware(RequestMiddleware, allowed_origins=settings.origins)
+    return app

@@ -1,0 +1,86 @@
+"""The ASGI layer every request passes: request id, cross-site write guard, access log, last-resort 500."""
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from runwire.errors import error_response, unexpected_error_response
+
+access_log = logging.getLogger("runwire.access")
+error_log = logging.getLogger("runwire.errors")
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _request_id(headers: Headers) -> str:
+    offered = headers.get("x-request-id")
+    return offered if offered and _CLIENT_REQUEST_ID.match(offered) else uuid.uuid4().hex
+
+
+def _has_body(headers: Headers) -> bool:
+    return headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
+
+
+def _is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, *, allowed_origins: frozenset[str]) -> None:
+        self.app = app
+        self.allowed_origins = allowed_origins
+
+    def _refusal(self, method: str, headers: Headers) -> tuple[int, str] | None:
+        if method not in WRITE_METHODS:
+            return None
+        origin = headers.get("origin")
+        if origin is not None and origin.rstrip("/") not in self.allowed_origins:
+            return 403, f"Requests from origin {origin} may not change anything here."
+        if _has_body(headers) and not _is_json(headers.get("content-type", "")):
+            return 415, "Request bodies must be JSON (Content-Type: application/json)."
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        headers = Headers(scope=scope)
+        request_id = _request_id(headers)
+        scope.setdefault("state", {})["request_id"] = request_id
+        response = {"status": 500, "started": False}
+
+        async def send_with_request_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["status"], response["started"] = message["status"], True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            refusal = self._refusal(scope["method"], headers)
+            if refusal is not None:
+                await error_response(refusal[0], refusal[1])(scope, receive, send_with_request_id)
+            else:
+                await self.app(scope, receive, send_with_request_id)
+        except Exception:
+            error_log.exception("unhandled error", extra={"request_id": request_id})
+            if not response["started"]:
+                await unexpected_error_response()(scope, receive, send_with_request_id)
+        finally:
+            route = scope.get("route")
+            access_log.info(
+                "request",
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": getattr(route, "path", None) or "<unmatched>",
+                    "status": response["status"],
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )

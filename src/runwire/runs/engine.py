@@ -1,0 +1,279 @@
+"""The executor: a run is a DBOS workflow on a queue partitioned by chat; each step's tool call is a DBOS step.
+
+The workflow function only decides what to start next from the pinned DAG; every tool call and every write to
+Runwire's tables happens inside a DBOS step (see `lifecycle`). Concurrent steps draw their DBOS step ids in the
+workflow's own order (`DBOS.reserve_step`) and `DBOS.asyncio_wait` checkpoints which finished first, so a
+recovered run replays the same decisions.
+"""
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from dbos import DBOS, DBOSConfig, SetEnqueueOptions, SetWorkflowID
+from sqlalchemy.orm import Session
+
+from runwire.config import Settings
+from runwire.db import Database
+from runwire.runs import lifecycle
+from runwire.runs.cancellation import running_tasks
+from runwire.runs.models import WorkflowRun
+from runwire.runs.service import Enqueued, error_info
+from runwire.runs.states import Status
+from runwire.tools import registry
+from runwire.tools.base import Tool, ToolError
+
+log = logging.getLogger("runwire.engine")
+
+QUEUE_NAME = "runwire-runs"
+MAX_DBOS_PRIORITY = 2**31 - 1
+PROGRESS_INTERVAL_SECONDS = 0.1
+ENDED_DBOS_STATUSES = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Runtime:
+    settings: Settings
+    database: Database
+
+
+_runtime: _Runtime | None = None
+
+
+def _current() -> _Runtime:
+    if _runtime is None:
+        raise RuntimeError("the executor is not started")
+    return _runtime
+
+
+def _in_transaction(operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    with _current().database.writing() as session:
+        return operation(*args, session=session, **kwargs)
+
+
+async def _write(operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return await asyncio.to_thread(_in_transaction, operation, *args, **kwargs)
+
+
+@dataclass
+class StepContext:
+    """What a tool sees of the run: its template context, network limits, and a progress channel."""
+
+    run_id: str
+    step_id: str
+    template_context: dict[str, Any]
+    allowed_hosts: frozenset[str]
+    max_response_bytes: int
+    _last_progress: float = field(default=0.0)
+
+    async def report_progress(self, progress: int, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last_progress < PROGRESS_INTERVAL_SECONDS:
+            return
+        self._last_progress = now
+        progress = max(0, min(100, int(progress)))
+        await _write(lifecycle.report_progress, uuid.UUID(self.run_id), self.step_id, progress, message)
+
+
+def _error_of(exc: BaseException, timeout: float) -> dict[str, str]:
+    if isinstance(exc, ToolError):
+        return error_info(exc.code, exc.message)
+    if isinstance(exc, TimeoutError):
+        return error_info("timeout", f"The step did not finish within {timeout:g} seconds.")
+    return error_info("tool_error", f"The tool failed unexpectedly ({type(exc).__name__}).")
+
+
+async def _attempts(run_id: uuid.UUID, step_id: str, tool: Tool, start: lifecycle.StepStart, ctx: StepContext) -> Any:
+    """Call the tool until it succeeds or its retries are spent; raise the last attempt's error."""
+    settings = _current().settings
+    timeout = start["timeoutSeconds"] or settings.default_step_timeout_seconds
+    retries = start["retries"]
+    for attempt in range(retries + 1):
+        if not await _write(lifecycle.start_attempt, run_id, step_id):
+            raise asyncio.CancelledError
+        try:
+            inputs = registry.parse_inputs(tool, start["inputs"])
+            async with asyncio.timeout(timeout):
+                return await tool.run(inputs, ctx)
+        except Exception as exc:
+            if (isinstance(exc, ToolError) and exc.code == "invalid_inputs") or attempt == retries:
+                raise
+            delay = settings.retry_backoff_seconds * 2**attempt
+            message = _error_of(exc, timeout)["message"]
+            await _write(
+                lifecycle.log_step,
+                run_id,
+                step_id,
+                f"attempt {attempt + 1} failed: {message}; retry in {delay:g}s",
+            )
+            await asyncio.sleep(delay)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+async def execute_step(run_id_text: str, step_id: str) -> str:
+    """One DAG step, start to end: the body of the DBOS step drawn for it. Returns the step's final status."""
+    run_id = uuid.UUID(run_id_text)
+    start = await _write(lifecycle.begin_step, run_id, step_id)
+    if isinstance(start, str):
+        return start
+    settings = _current().settings
+    tool = registry.get_tool(start["toolId"])
+    if tool is None:
+        error = error_info("unknown_tool", f"The tool '{start['toolId']}' is not available.")
+        return await _write(lifecycle.finish_step, run_id, step_id, error=error)
+    ctx = StepContext(
+        run_id=run_id_text,
+        step_id=step_id,
+        template_context=start["templateContext"],
+        allowed_hosts=settings.tool_hosts,
+        max_response_bytes=settings.tool_max_response_bytes,
+    )
+    timeout = start["timeoutSeconds"] or settings.default_step_timeout_seconds
+    attempts = asyncio.ensure_future(_attempts(run_id, step_id, tool, start, ctx))
+    with running_tasks.track(run_id_text, attempts):
+        try:
+            output = await attempts
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this process is stopping: the step is left for recovery
+            return Status.CANCELLED
+        except Exception as exc:
+            return await _write(lifecycle.finish_step, run_id, step_id, error=_error_of(exc, timeout))
+    return await _write(lifecycle.finish_step, run_id, step_id, output=output)
+
+
+async def _start_run(run_id: str) -> dict[str, Any] | None:
+    steps = await _write(lifecycle.start_run, uuid.UUID(run_id))
+    if steps is None:
+        return None
+    return {"steps": steps, "maxParallel": _current().settings.max_parallel_steps}
+
+
+async def _finish_run(run_id: str) -> str | None:
+    return await _write(lifecycle.finish_run, uuid.UUID(run_id))
+
+
+async def _abandon_run(run_id: str, message: str) -> None:
+    await _write(lifecycle.abandon_run, uuid.UUID(run_id), message)
+
+
+@DBOS.workflow(name="runwire.execute_run")
+async def execute_run(run_id: str) -> str | None:
+    plan = await DBOS.run_step_async({"name": "start_run"}, _start_run, run_id)
+    if plan is None:
+        return None
+    try:
+        await _execute_dag(run_id, plan["steps"], plan["maxParallel"])
+    except Exception as exc:
+        log.exception("run failed in the executor", extra={"run_id": run_id})
+        await DBOS.run_step_async({"name": "abandon_run"}, _abandon_run, run_id, f"The executor failed: {exc}")
+        return Status.FAILED
+    return await DBOS.run_step_async({"name": "finish_run"}, _finish_run, run_id)
+
+
+async def _execute_dag(run_id: str, steps: list[lifecycle.PlannedStep], max_parallel: int) -> None:
+    status = {step["id"]: step["status"] for step in steps}
+    launched: set[str] = set()
+    in_flight: dict[asyncio.Future[str], str] = {}
+    halted = False
+    try:
+        while True:
+            for step in steps:
+                if halted or len(in_flight) >= max_parallel:
+                    break
+                ready = all(status[dep] == Status.COMPLETED for dep in step["dependsOn"])
+                if step["id"] in launched or status[step["id"]] in (Status.FAILED, Status.CANCELLED) or not ready:
+                    continue
+                if status[step["id"]] == Status.COMPLETED:
+                    launched.add(step["id"])
+                    continue
+                launched.add(step["id"])
+                reservation = DBOS.reserve_step()
+                future = asyncio.ensure_future(
+                    reservation.run_async({"name": f"step:{step['id']}"}, execute_step, run_id, step["id"])
+                )
+                in_flight[future] = step["id"]
+            if not in_flight:
+                return
+            done, _ = await DBOS.asyncio_wait(list(in_flight), return_when=asyncio.FIRST_COMPLETED)
+            for finished in sorted(done, key=lambda f: in_flight[f]):
+                step_id = in_flight.pop(finished)
+                status[step_id] = finished.result()
+                halted = halted or status[step_id] != Status.COMPLETED
+    finally:
+        for unfinished in in_flight:
+            unfinished.cancel()
+
+
+class Executor:
+    """Owns DBOS in this process: launches it, queues runs, and settles runs a crash left behind."""
+
+    def __init__(self, settings: Settings, database: Database, *, execute: bool = True) -> None:
+        self.settings = settings
+        self.database = database
+        self.execute = execute
+
+    def start(self) -> None:
+        global _runtime
+        _runtime = _Runtime(self.settings, self.database)
+        config: DBOSConfig = {
+            "name": "runwire",
+            "system_database_url": self.settings.resolved_dbos_url,
+            "application_version": self.settings.application_version,
+            "executor_id": self.settings.executor_id,
+            "log_level": "WARNING",
+        }
+        DBOS(config=config)
+        if not self.execute:
+            DBOS.listen_queues([])
+        DBOS.launch()
+        self.queue = DBOS.register_queue(
+            QUEUE_NAME,
+            partition_concurrency=1,
+            polling_interval_sec=self.settings.queue_poll_seconds,
+            on_conflict="always_update",
+        )
+        if self.execute:
+            self._settle_leftover_runs()
+
+    def stop(self) -> None:
+        global _runtime
+        DBOS.destroy()
+        _runtime = None
+
+    def enqueue(self, run: Enqueued) -> None:
+        # Priority is the run's place in its chat: the partition runs them in request order even when two
+        # runs were queued within the same millisecond.
+        options = SetEnqueueOptions(queue_partition_key=str(run.chat_id), priority=min(run.chat_seq, MAX_DBOS_PRIORITY))
+        with SetWorkflowID(str(run.run_id)), options:
+            self.queue.enqueue(execute_run, str(run.run_id))
+
+    def _settle_leftover_runs(self) -> None:
+        """Queue runs whose workflow was never queued, and fail runs whose workflow ended without them."""
+        with self.database.reading() as session:
+            active = _active_runs(session)
+        for run in active:
+            dbos_status = DBOS.get_workflow_status(str(run.run_id))
+            if dbos_status is None:
+                log.warning("queueing a run that was never queued", extra={"run_id": str(run.run_id)})
+                self.enqueue(run)
+            elif dbos_status.status in ENDED_DBOS_STATUSES:
+                message = f"The run's durable workflow ended ({dbos_status.status}) before the run did."
+                _in_transaction(lifecycle.abandon_run, run.run_id, message)
+
+
+def _active_runs(session: Session) -> list[Enqueued]:
+    rows = session.execute(
+        WorkflowRun.__table__.select()
+        .with_only_columns(WorkflowRun.id, WorkflowRun.chat_id, WorkflowRun.chat_seq)
+        .where(WorkflowRun.status.in_([Status.PENDING, Status.RUNNING]))
+        .order_by(WorkflowRun.chat_id, WorkflowRun.chat_seq)
+    ).all()
+    return [Enqueued(run_id=row.id, chat_id=row.chat_id, chat_seq=row.chat_seq) for row in rows]

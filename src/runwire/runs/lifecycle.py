@@ -1,0 +1,195 @@
+"""What the executor asks of the record: each function is one transaction, run inside one DBOS step.
+
+Each is idempotent, because a DBOS step can run again after a crash that came between our commit and DBOS's
+checkpoint: a step already started is not started twice, a step already ended is reported as it ended.
+"""
+
+import uuid
+from typing import Any, TypedDict
+
+from sqlalchemy.orm import Session
+
+from runwire.db import utcnow
+from runwire.runs import service, templating
+from runwire.runs.models import StepRun, WorkflowRun
+from runwire.runs.states import Status, is_final
+from runwire.tools import registry
+from runwire.workflows import dag
+from runwire.workflows.models import WorkflowVersion
+from runwire.workflows.schemas import StepDef
+
+MAX_LOG_ENTRIES = 200
+
+
+class PlannedStep(TypedDict):
+    id: str
+    dependsOn: list[str]
+    status: str
+
+
+class StepStart(TypedDict):
+    toolId: str
+    inputs: dict[str, Any]
+    timeoutSeconds: float | None
+    retries: int
+    templateContext: dict[str, Any]
+
+
+def _definitions(run: WorkflowRun, *, session: Session) -> list[StepDef]:
+    version = session.get(WorkflowVersion, (run.workflow_id, run.workflow_version))
+    assert version is not None, "a run's pinned version is never deleted"
+    return [StepDef.model_validate(step) for step in version.steps]
+
+
+def start_run(run_id: uuid.UUID, *, session: Session) -> list[PlannedStep] | None:
+    """Mark the run running and return its steps in dependency order; None when it has already ended."""
+    run = service.lock_run(run_id, session=session)
+    if run is None or is_final(run.status):
+        return None
+    if run.status == Status.PENDING:
+        service.transition_run(run, Status.RUNNING, session=session)
+    depends_on = {step.id: step.depends_on for step in _definitions(run, session=session)}
+    return [
+        PlannedStep(id=step.step_id, dependsOn=depends_on[step.step_id], status=step.status)
+        for step in service.run_steps(run.id, session=session)
+    ]
+
+
+def _step(run: WorkflowRun, step_id: str, *, session: Session) -> StepRun:
+    step = session.get(StepRun, (run.id, step_id))
+    assert step is not None, f"run {run.id} has no step {step_id}"
+    return step
+
+
+def _template_context(run: WorkflowRun, definitions: list[StepDef], step_id: str, session: Session) -> dict[str, Any]:
+    upstream = dag.ancestors(definitions)[step_id]
+    outputs = {
+        step.step_id: {"output": step.output}
+        for step in service.run_steps(run.id, session=session)
+        if step.step_id in upstream and step.status == Status.COMPLETED
+    }
+    return {"input": run.input, "steps": outputs}
+
+
+def begin_step(run_id: uuid.UUID, step_id: str, *, session: Session) -> StepStart | str:
+    """Start a step with its rendered inputs, or return the status it already ended with."""
+    run = service.lock_run(run_id, session=session)
+    if run is None:
+        return Status.CANCELLED
+    step = _step(run, step_id, session=session)
+    if is_final(step.status):
+        return step.status
+    if is_final(run.status):
+        return Status.CANCELLED
+    definitions = _definitions(run, session=session)
+    definition = next(d for d in definitions if d.id == step_id)
+    context = _template_context(run, definitions, step_id, session)
+    if step.status == Status.PENDING:
+        service.transition_step(run, step, Status.RUNNING, session=session)
+        try:
+            step.inputs = _render_inputs(definition, context)
+        except templating.TemplateError as exc:
+            _fail_step(run, step, service.error_info("invalid_template", exc.message), session=session)
+            return Status.FAILED
+    return StepStart(
+        toolId=step.tool_id,
+        inputs=step.inputs,
+        timeoutSeconds=definition.timeout_seconds,
+        retries=definition.retries or 0,
+        templateContext=context,
+    )
+
+
+def _render_inputs(definition: StepDef, context: dict[str, Any]) -> dict[str, Any]:
+    tool = registry.get_tool(definition.tool_id)
+    raw = tool.raw_inputs if tool is not None else frozenset()
+    return {
+        name: value if name in raw else templating.render_value(value, context)
+        for name, value in definition.inputs.items()
+    }
+
+
+def _fail_step(run: WorkflowRun, step: StepRun, error: dict[str, str], *, session: Session) -> None:
+    service.transition_step(run, step, Status.FAILED, error=error, session=session)
+    message = f"Step '{step.step_id}' failed: {error['message']}"
+    service.fail_run(run, service.error_info("step_failed", message), session=session)
+
+
+def _append_log(step: StepRun, message: str) -> None:
+    if len(step.logs) < MAX_LOG_ENTRIES:
+        step.logs = [*step.logs, {"at": utcnow().isoformat(), "message": message}]
+
+
+def start_attempt(run_id: uuid.UUID, step_id: str, *, session: Session) -> bool:
+    """Count an attempt; False when the step is no longer running (so the attempt must not happen)."""
+    run = service.lock_run(run_id, session=session)
+    if run is None:
+        return False
+    step = _step(run, step_id, session=session)
+    if step.status != Status.RUNNING:
+        return False
+    step.attempts += 1
+    return True
+
+
+def log_step(run_id: uuid.UUID, step_id: str, message: str, *, session: Session) -> None:
+    run = service.lock_run(run_id, session=session)
+    if run is not None:
+        _append_log(_step(run, step_id, session=session), message)
+
+
+def report_progress(run_id: uuid.UUID, step_id: str, progress: int, message: str, *, session: Session) -> None:
+    run = service.lock_run(run_id, session=session)
+    if run is None or is_final(run.status):
+        return
+    step = _step(run, step_id, session=session)
+    if step.status != Status.RUNNING:
+        return
+    _append_log(step, f"{progress}% {message}")
+    data = {"stepId": step_id, "progress": progress, "message": message}
+    service.append_event(run, "step_progress", data, session=session)
+
+
+def finish_step(
+    run_id: uuid.UUID,
+    step_id: str,
+    *,
+    output: Any = None,
+    error: dict[str, str] | None = None,
+    session: Session,
+) -> str:
+    """Record a step's result; a failure fails the run. Returns the step's final status."""
+    run = service.lock_run(run_id, session=session)
+    if run is None:
+        return Status.CANCELLED
+    step = _step(run, step_id, session=session)
+    if step.status != Status.RUNNING or is_final(run.status):
+        return step.status if is_final(step.status) else Status.CANCELLED
+    if error is None:
+        service.transition_step(run, step, Status.COMPLETED, output=output, session=session)
+    else:
+        _fail_step(run, step, error, session=session)
+    return step.status
+
+
+def finish_run(run_id: uuid.UUID, *, session: Session) -> str | None:
+    """End a run whose steps have all ended; a run already ended is left as it is."""
+    run = service.lock_run(run_id, session=session)
+    if run is None:
+        return None
+    if not is_final(run.status):
+        steps = service.run_steps(run.id, session=session)
+        if all(step.status == Status.COMPLETED for step in steps):
+            service.transition_run(run, Status.COMPLETED, session=session)
+        else:
+            unfinished = ", ".join(step.step_id for step in steps if step.status != Status.COMPLETED)
+            error = service.error_info("executor_error", f"The run ended with unfinished steps: {unfinished}.")
+            service.fail_run(run, error, session=session)
+    return run.status
+
+
+def abandon_run(run_id: uuid.UUID, message: str, *, session: Session) -> None:
+    """Fail a run that can no longer be executed (its durable workflow failed or vanished)."""
+    run = service.lock_run(run_id, session=session)
+    if run is not None and not is_final(run.status):
+        service.fail_run(run, service.error_info("executor_error", message), session=session)

@@ -1,0 +1,59 @@
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from runwire.db import Base, JSONType
+
+
+class WorkflowRun(Base):
+    __tablename__ = "workflow_run"
+    # (chat_id, chat_seq) serves the run list: chat_seq is request order, which created_at can tie on.
+    __table_args__ = (sa.UniqueConstraint("chat_id", "chat_seq"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    chat_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("chat.id", ondelete="CASCADE"))
+    workflow_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("workflow.id", ondelete="CASCADE"), index=True)
+    workflow_version: Mapped[int]
+    # Position of the run in its chat (1, 2, ...): the order in which the chat's runs execute.
+    chat_seq: Mapped[int]
+    status: Mapped[str] = mapped_column(sa.String(16))
+    input: Mapped[Any] = mapped_column(JSONType)
+    error: Mapped[dict[str, Any] | None]
+    last_event_seq: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+
+
+class StepRun(Base):
+    __tablename__ = "step_run"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("workflow_run.id", ondelete="CASCADE"), primary_key=True)
+    step_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    # Index of the step in dependency order (ties by definition order): the order the API lists steps in.
+    position: Mapped[int]
+    name: Mapped[str | None] = mapped_column(sa.String(255))
+    tool_id: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    inputs: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    output: Mapped[Any] = mapped_column(JSONType, nullable=True)
+    error: Mapped[dict[str, Any] | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    logs: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+
+
+class RunEvent(Base):
+    """The per-run, gap-free, append-only log of what happened, written with each state change."""
+
+    __tablename__ = "run_event"
+
+    run_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("workflow_run.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    type: Mapped[str] = mapped_column(sa.String(32))
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]

@@ -1,0 +1,110 @@
+import hashlib
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from runwire.deps import CurrentAuth, OwnedChat, SessionDep
+from runwire.errors import Invalid
+from runwire.ids import parse_uuid
+from runwire.pagination import LimitParam
+from runwire.runs import listing, service
+from runwire.runs.engine import Executor
+from runwire.runs.models import WorkflowRun
+from runwire.runs.schemas import Order, RunCreate, RunDetail, RunList, RunRead
+from runwire.runs.states import Status
+from runwire.schemas import Envelope
+
+router = APIRouter(prefix="/chats/{chatId}/workflow-runs", tags=["workflow runs"])
+
+
+def get_executor(request: Request) -> Executor:
+    executor: Executor = request.app.state.executor
+    return executor
+
+
+def run_in_chat(chat: OwnedChat, workflowRunId: str, session: SessionDep) -> WorkflowRun:
+    run_id = parse_uuid(workflowRunId, "workflowRunId")
+    return service.get_run_in_chat(chat, run_id, session=session)
+
+
+RunInChat = Annotated[WorkflowRun, Depends(run_in_chat)]
+
+
+def json_response(payload: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), status_code=status_code, media_type="application/json", headers=headers)
+
+
+def _statuses(value: str | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    wanted = frozenset(part.strip() for part in value.split(",") if part.strip())
+    unknown = sorted(wanted - set(Status))
+    if unknown or not wanted:
+        allowed = ", ".join(Status)
+        raise Invalid(
+            f"status takes a comma list of: {allowed}.",
+            details=[("status", f"unknown: {', '.join(unknown)}")],
+        )
+    return wanted
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    if if_none_match is None:
+        return False
+    offered = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return etag in offered or "*" in offered
+
+
+@router.get("", response_model=Envelope[RunList])
+def list_runs(
+    request: Request,
+    chat: OwnedChat,
+    session: SessionDep,
+    status: str | None = None,
+    workflow_id: Annotated[str | None, Query(alias="workflowId")] = None,
+    order: Order = "asc",
+    limit: LimitParam | None = None,
+    cursor: str | None = None,
+) -> Response:
+    run_filter = listing.RunFilter(
+        statuses=_statuses(status),
+        workflow_id=parse_uuid(workflow_id, "workflowId") if workflow_id is not None else None,
+        descending=order == "desc",
+        limit=limit,
+        cursor=cursor,
+    )
+    runs, next_cursor = listing.list_chat_runs(chat.id, run_filter, session=session)
+    data: dict[str, Any] = {"workflowRuns": runs}
+    if limit is not None:
+        data["nextCursor"] = next_cursor
+    body = orjson.dumps({"data": data})
+    etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
+
+
+@router.post("", status_code=202, response_model=Envelope[RunRead])
+def create_run(
+    chat: OwnedChat,
+    data: RunCreate,
+    auth: CurrentAuth,
+    session: SessionDep,
+    executor: Annotated[Executor, Depends(get_executor)],
+) -> Response:
+    run = service.create_run(chat, data, user_id=auth.user_id, enqueue=executor.enqueue, session=session)
+    return json_response({"data": listing.get_run(run.id, detail=False, session=session)}, status_code=202)
+
+
+@router.get("/{workflowRunId}", response_model=Envelope[RunDetail])
+def get_run(run: RunInChat, session: SessionDep) -> Response:
+    return json_response({"data": listing.get_run(run.id, detail=True, session=session)})
+
+
+@router.post("/{workflowRunId}/cancel", status_code=202, response_model=Envelope[RunRead])
+def cancel_run(run: RunInChat, session: SessionDep) -> Response:
+    service.cancel_run(run, session=session)
+    session.flush()
+    return json_response({"data": listing.get_run(run.id, detail=False, session=session)}, status_code=202)

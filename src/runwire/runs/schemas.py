@@ -1,0 +1,58 @@
+from typing import Any, Literal
+
+from pydantic import Field
+
+from runwire.schemas import ApiInput, ApiModel, Timestamp, UUIDStr
+
+
+class RunCreate(ApiInput):
+    workflow_id: UUIDStr
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorInfo(ApiModel):
+    code: str
+    message: str
+
+
+class StepRead(ApiModel):
+    id: str
+    name: str | None
+    tool_id: str
+    status: str
+    started_at: Timestamp | None
+    completed_at: Timestamp | None
+    error: ErrorInfo | None
+
+
+class RunRead(ApiModel):
+    id: UUIDStr
+    chat_id: UUIDStr
+    workflow_id: UUIDStr
+    workflow_version: int
+    status: str
+    created_at: Timestamp
+    started_at: Timestamp | None
+    completed_at: Timestamp | None
+    error: ErrorInfo | None
+    steps: list[StepRead]
+
+
+class RunList(ApiModel):
+    workflow_runs: list[RunRead]
+    next_cursor: str | None = None
+
+
+class StepDetail(StepRead):
+    inputs: Any
+    output: Any
+    attempts: int
+    logs: list[Any]
+
+
+class RunDetail(RunRead):
+    input: dict[str, Any]
+    steps: list[StepDetail]  # type: ignore[assignment]
+
+
+Order = Literal["asc", "desc"]

@@ -1,0 +1,26 @@
+from fastapi import APIRouter
+
+from runwire.deps import CurrentAuth
+from runwire.errors import NotFound
+from runwire.schemas import Envelope
+from runwire.tools import registry
+from runwire.tools.schemas import ToolList, ToolRead
+
+router = APIRouter(prefix="/tools", tags=["tools"])
+
+
+def _read(tool: registry.Tool) -> ToolRead:
+    return ToolRead(id=tool.id, name=tool.name, description=tool.description, input_schema=registry.input_schema(tool))
+
+
+@router.get("", response_model=Envelope[ToolList])
+def list_tools(auth: CurrentAuth) -> Envelope[ToolList]:
+    return Envelope(data=ToolList(tools=[_read(tool) for tool in registry.all_tools()]))
+
+
+@router.get("/{toolId}", response_model=Envelope[ToolRead])
+def get_tool(toolId: str, auth: CurrentAuth) -> Envelope[ToolRead]:
+    tool = registry.get_tool(toolId)
+    if tool is None:
+        raise NotFound(f"No tool '{toolId}'.")
+    return Envelope(data=_read(tool))

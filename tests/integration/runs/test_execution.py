@@ -1,0 +1,199 @@
+"""Runs executed for real by the DBOS executor against a real SQLite file."""
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.conftest import new_chat, sign_up
+from tests.helpers import create_workflow, get_run, start_run, step, wait_for, wait_for_run
+
+
+def ts(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def test_two_step_run_renders_templates_with_types(client: TestClient, user: dict[str, Any]) -> None:
+    chat = new_chat(client)
+    workflow = create_workflow(
+        client,
+        [
+            step("pick", "json_extract", {"data": "{{ input.items }}", "expression": "[?n > `1`].n"}),
+            step("say", "template", {"template": "got {{ steps.pick.output.result | length }}"}, dependsOn=["pick"]),
+        ],
+    )
+    run = start_run(client, chat["id"], workflow["id"], {"items": [{"n": 1}, {"n": 2}, {"n": 3}]})
+    assert run["status"] == "pending" and run["startedAt"] is None and run["completedAt"] is None
+    done = wait_for_run(client, chat["id"], run["id"])
+    assert done["status"] == "completed", done
+    pick, say = done["steps"]
+    assert pick["inputs"]["data"] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert pick["output"] == {"result": [2, 3]}
+    assert say["output"] == {"text": "got 2"}
+    assert pick["attempts"] == 1 and done["input"] == {"items": [{"n": 1}, {"n": 2}, {"n": 3}]}
+    assert ts(done["startedAt"]) <= ts(pick["startedAt"]) <= ts(pick["completedAt"]) <= ts(say["startedAt"])
+    assert ts(say["completedAt"]) <= ts(done["completedAt"])
+
+
+def test_diamond_middle_steps_overlap(client: TestClient, user: dict[str, Any]) -> None:
+    chat = new_chat(client)
+    workflow = create_workflow(
+        client,
+        [
+            step("top", "delay", {"seconds": 0}),
+            step("left", "delay", {"seconds": 0.6}, dependsOn=["top"]),
+            step("right", "delay", {"seconds": 0.6}, dependsOn=["top"]),
+            step("bottom", "delay", {"seconds": 0}, dependsOn=["left", "right"]),
+        ],
+    )
+    done = wait_for_run(client, chat["id"], start_run(client, chat["id"], workflow["id"])["id"])
+    assert done["status"] == "completed"
+    steps = {s["id"]: s for s in done["steps"]}
+    assert [s["id"] for s in done["steps"]] == ["top", "left", "right", "bottom"]
+    left, right = steps["left"], steps["right"]
+    assert ts(left["startedAt"]) < ts(right["completedAt"]) and ts(right["startedAt"]) < ts(left["completedAt"])
+    assert ts(steps["bottom"]["startedAt"]) >= max(ts(left["completedAt"]), ts(right["completedAt"]))
+
+
+def test_fail_fast_cancels_siblings_and_never_starts_the_rest(client: TestClient, user: dict[str, Any]) -> None:
+    chat = new_chat(client)
+    workflow = create_workflow(
+        client,
+        [
+            step("slow", "delay", {"seconds": 30}),
+            step("bad", "json_extract", {"data": {}, "expression": "[[["}),
+            step("after", "delay", {"seconds": 0}, dependsOn=["bad"]),
+        ],
+    )
+    started = time.monotonic()
+    done = wait_for_run(client, chat["id"], start_run(client, chat["id"], workflow["id"])["id"])
+    assert time.monotonic() - started < 10
+    assert done["status"] == "failed"
+    assert done["error"]["code"] == "step_failed" and "'bad'" in done["error"]["message"]
+    steps = {s["id"]: s for s in done["steps"]}
+    assert steps["bad"]["status"] == "failed" and steps["bad"]["error"]["code"] == "invalid_expression"
+    assert steps["slow"]["status"] == "cancelled" and steps["slow"]["startedAt"] is not None
+    assert steps["after"]["status"] == "cancelled" and steps["after"]["startedAt"] is None
+    assert all(s["completedAt"] is not None for s in done["steps"] if s["id"] != "after")
+
+
+def test_missing_template_value_fails_the_step(client: TestClient, user: dict[str, Any]) -> None:
+    chat = new_chat(client)
+    workflow = create_workflow(client, [step("a", "delay", {"seconds": "{{ input.nothing }}"})])
+    done = wait_for_run(client, chat["id"], start_run(client, chat["id"], workflow["id"], {})["id"])
+    assert done["status"] == "failed"
+    assert done["steps"][0]["error"]["code"] == "invalid_template"
+
+
+def test_retries_then_failure_counts_attempts(client: TestClient, user: dict[str, Any]) -> None:
+    chat = new_chat(client)
+    workflow = create_workflow(
+        client, [step("a", "http_request", {"method": "GET", "url": "http://10.0.0.1/"}, retries=2)]
+    )
+    done = wait_for_run(client, chat["id"], start_run(client, chat["id"], workflow["id"])["id"])
+    assert done["status"] == "failed"
+    assert done["steps"][0]["attempts"] == 3
+    assert done["steps"][0]["error"]["code"] == "blocked_address"
+    assert len([line for line in done["steps"][0]["logs"] if "retry" in line["message"]]) == 2
+
+
+def test_step_timeout(client: TestClient, user: dict[str, Any]) -> None:
+    chat = new_chat(client)
+    workflow = create_workflow(client, [step("a", "delay", {"seconds": 30}, timeoutSeconds=0.3)])
+    done = wait_for_run(client, chat["id"], start_run(client, chat["id"], workflow["id"])["id"])
+    assert done["status"] == "failed"
+    assert done["steps"][0]["error"]["code"] == "timeout"
+
+
+def test_cancel_running_run_stops_promptly(client: TestClient, user: dict[str, Any]) -> None:
+    chat = new_chat(client)
+    workflow = create_workflow(
+        client, [step("wait", "delay", {"seconds": 30}), step("next", "delay", {"seconds": 0}, dependsOn=["wait"])]
+    )
+    run = start_run(client, chat["id"], workflow["id"])
+    wait_for(lambda: get_run(client, chat["id"], run["id"])["steps"][0]["status"] == "running")
+    began = time.monotonic()
+    cancelled = client.post(f"/api/chats/{chat['id']}/workflow-runs/{run['id']}/cancel")
+    assert cancelled.status_code == 202
+    assert cancelled.json()["data"]["status"] == "cancelled"
+    done = get_run(client, chat["id"], run["id"])
+    assert [s["status"] for s in done["steps"]] == ["cancelled", "cancelled"]
+    assert done["steps"][1]["startedAt"] is None
+    wait_for(lambda: client.app.state.executor is not None and not _tasks_running(run["id"]), timeout=1.0)
+    assert time.monotonic() - began < 1.0
+    again = client.post(f"/api/chats/{chat['id']}/workflow-runs/{run['id']}/cancel")
+    assert again.status_code == 409 and again.json()["error"] == "Conflict"
+
+
+def _tasks_running(run_id: str) -> bool:
+    from runwire.runs.cancellation import running_tasks
+
+    return run_id in running_tasks._tasks
+
+
+def test_cancel_pending_run_and_fifo_within_a_chat(client: TestClient, user: dict[str, Any]) -> None:
+    chat = new_chat(client)
+    slow = create_workflow(client, [step("a", "delay", {"seconds": 0.4})])
+    runs = [start_run(client, chat["id"], slow["id"]) for _ in range(4)]
+    assert client.post(f"/api/chats/{chat['id']}/workflow-runs/{runs[2]['id']}/cancel").status_code == 202
+    for run in runs:
+        wait_for_run(client, chat["id"], run["id"])
+    listed = client.get(f"/api/chats/{chat['id']}/workflow-runs").json()["data"]["workflowRuns"]
+    assert [r["id"] for r in listed] == [r["id"] for r in runs]
+    assert [r["status"] for r in listed] == ["completed", "completed", "cancelled", "completed"]
+    assert listed[2]["startedAt"] is None and listed[2]["steps"][0]["status"] == "cancelled"
+    executed = [r for r in listed if r["status"] == "completed"]
+    for earlier, later in zip(executed, executed[1:], strict=False):
+        assert ts(earlier["completedAt"]) <= ts(later["startedAt"])
+
+
+def test_chats_run_in_parallel(client: TestClient, user: dict[str, Any]) -> None:
+    workflow = create_workflow(client, [step("a", "delay", {"seconds": 0.8})])
+    chats = [new_chat(client) for _ in range(3)]
+    runs = [(chat["id"], start_run(client, chat["id"], workflow["id"])["id"]) for chat in chats]
+    done = [wait_for_run(client, chat_id, run_id) for chat_id, run_id in runs]
+    starts = [ts(r["startedAt"]) for r in done]
+    ends = [ts(r["completedAt"]) for r in done]
+    assert max(starts) < min(ends)
+
+
+def test_deleting_a_chat_cancels_its_runs(client: TestClient, user: dict[str, Any]) -> None:
+    chat = new_chat(client)
+    workflow = create_workflow(client, [step("a", "delay", {"seconds": 30})])
+    run = start_run(client, chat["id"], workflow["id"])
+    wait_for_run(client, chat["id"], run["id"], {"running"})
+    assert client.delete(f"/api/chats/{chat['id']}").status_code == 204
+    assert client.get(f"/api/chats/{chat['id']}/workflow-runs/{run['id']}").status_code == 404
+    from sqlalchemy import text
+
+    database = client.app.state.database  # type: ignore[attr-defined]
+    with database.reading() as session:
+        status = session.execute(text("SELECT status FROM workflow_run")).scalar_one()
+    assert status == "cancelled"
+
+
+def test_run_pinned_to_its_version_and_deleted_workflow_still_lists(client: TestClient, user: dict[str, Any]) -> None:
+    chat = new_chat(client)
+    workflow = create_workflow(client, [step("a", "template", {"template": "v1"})])
+    first = wait_for_run(client, chat["id"], start_run(client, chat["id"], workflow["id"])["id"])
+    client.patch(f"/api/workflows/{workflow['id']}", json={"steps": [step("b", "template", {"template": "v2"})]})
+    second = wait_for_run(client, chat["id"], start_run(client, chat["id"], workflow["id"])["id"])
+    assert (first["workflowVersion"], first["steps"][0]["output"]) == (1, {"text": "v1"})
+    assert (second["workflowVersion"], second["steps"][0]["output"]) == (2, {"text": "v2"})
+    assert client.delete(f"/api/workflows/{workflow['id']}").status_code == 204
+    listed = client.get(f"/api/chats/{chat['id']}/workflow-runs").json()["data"]["workflowRuns"]
+    assert [r["id"] for r in listed] == [first["id"], second["id"]]
+    refused = client.post(f"/api/chats/{chat['id']}/workflow-runs", json={"workflowId": workflow["id"]})
+    assert refused.status_code == 404
+
+
+def test_run_detail_errors(client: TestClient, app_factory: Callable[..., TestClient]) -> None:
+    sign_up(client)
+    chat = new_chat(client)
+    base = f"/api/chats/{chat['id']}/workflow-runs"
+    assert client.get(f"{base}/not-a-uuid").status_code == 400
+    assert client.get(f"{base}/00000000-0000-4000-8000-000000000000").status_code == 404
+    assert client.post(base, json={"workflowId": "nope"}).status_code == 400
+    assert client.post(base, json={"workflowId": "00000000-0000-4000-8000-000000000000"}).status_code == 404
