@@ -16,7 +16,9 @@ def create_workflow(client: TestClient, steps: list[dict[str, Any]], name: str =
     return workflow
 
 
-def start_run(client: TestClient, chat_id: str, workflow_id: str, run_input: dict[str, Any] | None = None) -> dict[str, Any]:
+def start_run(
+    client: TestClient, chat_id: str, workflow_id: str, run_input: dict[str, Any] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"workflowId": workflow_id}
     if run_input is not None:
         body["input"] = run_input
@@ -44,7 +46,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
         time.sleep(interval)
 
 
-def wait_for_run(client: TestClient, chat_id: str, run_id: str, statuses: set[str] = FINAL, timeout: float = 20.0) -> dict[str, Any]:
+def wait_for_run(
+    client: TestClient, chat_id: str, run_id: str, statuses: set[str] = FINAL, timeout: float = 20.0
+) -> dict[str, Any]:
     def check() -> dict[str, Any] | None:
         run = get_run(client, chat_id, run_id)
         return run if run["status"] in statuses else None

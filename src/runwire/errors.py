@@ -54,6 +54,10 @@ class UnsupportedMediaType(RunwireError):
     status_code = 415
 
 
+# RFC 9110 names; older Pythons still carry the RFC 7231 phrase for 413.
+_PHRASES = {413: "Content Too Large"}
+
+
 def error_response(
     status_code: int,
     message: str,
@@ -61,7 +65,7 @@ def error_response(
     details: Sequence[tuple[str, str]] = (),
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"error": HTTPStatus(status_code).phrase, "message": message}
+    body: dict[str, Any] = {"error": _PHRASES.get(status_code) or HTTPStatus(status_code).phrase, "message": message}
     if details:
         body["details"] = [{"field": field, "message": text} for field, text in details]
     return JSONResponse(body, status_code=status_code, headers=headers)

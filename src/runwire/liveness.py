@@ -4,7 +4,7 @@ from starlette.concurrency import run_in_threadpool
 from runwire.deps import get_database
 from runwire.schemas import Envelope
 
-router = APIRouter(tags=["liveness"])
+router = APIRouter(prefix="/api", tags=["liveness"])
 
 
 @router.get("/liveness", response_model=Envelope[dict[str, str]])

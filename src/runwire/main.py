@@ -3,7 +3,7 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from runwire import schema
@@ -42,15 +42,12 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     app = FastAPI(
         title="Runwire",
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
         openapi_url="/api/openapi.json",
         docs_url=None,
         redoc_url=None,
     )
-    api = APIRouter(prefix="/api")
     for router in (liveness_router, auth_router, chats_router, tools_router, workflows_router, runs_router):
-        api.include_router(router)
-    app.include_router(api)
+        app.include_router(router)
     install_error_handlers(app, request_is_authorised=request_is_authorised)
-    app.add_middleware(RequestMiddleware, allowed_origins=settings.origins)
+    app.add_middleware(RequestMiddleware, allowed_origins=settings.origins, max_body_bytes=settings.max_body_bytes)
     return app

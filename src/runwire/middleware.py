@@ -32,9 +32,10 @@ def _is_json(content_type: str) -> bool:
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, *, allowed_origins: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, *, allowed_origins: frozenset[str], max_body_bytes: int) -> None:
         self.app = app
         self.allowed_origins = allowed_origins
+        self.max_body_bytes = max_body_bytes
 
     def _refusal(self, method: str, headers: Headers) -> tuple[int, str] | None:
         if method not in WRITE_METHODS:
@@ -44,7 +45,34 @@ class RequestMiddleware:
             return 403, f"Requests from origin {origin} may not change anything here."
         if _has_body(headers) and not _is_json(headers.get("content-type", "")):
             return 415, "Request bodies must be JSON (Content-Type: application/json)."
+        if int(headers.get("content-length") or 0) > self.max_body_bytes:
+            return 413, self._too_large
         return None
+
+    @property
+    def _too_large(self) -> str:
+        return f"The request body is larger than {self.max_body_bytes} bytes."
+
+    async def _buffered(self, receive: Receive) -> Receive | None:
+        """Read a body of unannounced length whole, so that an oversized one is refused before any work."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_body_bytes:
+                return None
+            if not message.get("more_body", False):
+                break
+        replay: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replay_receive() -> Message:
+            return replay.pop() if replay else await receive()
+
+        return replay_receive
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,6 +92,12 @@ class RequestMiddleware:
 
         try:
             refusal = self._refusal(scope["method"], headers)
+            if refusal is None and "transfer-encoding" in headers:
+                buffered = await self._buffered(receive)
+                if buffered is None:
+                    refusal = 413, self._too_large
+                else:
+                    receive = buffered
             if refusal is not None:
                 await error_response(refusal[0], refusal[1])(scope, receive, send_with_request_id)
             else:

@@ -37,7 +37,8 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "runwire.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
+        runwire = str(Path(sys.executable).parent / "runwire")
+        command = [runwire, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=log, env={**os.environ, **self.env})
         deadline = time.monotonic() + 30

@@ -11,7 +11,9 @@ from tests.system.conftest import HitCounter, Server
 
 def signed_in(server: Server) -> httpx.Client:
     client = httpx.Client(base_url=server.url, timeout=10)
-    response = client.post("/api/auth/sign-up/email", json={"email": "ada@example.com", "password": PASSWORD, "name": "Ada"})
+    response = client.post(
+        "/api/auth/sign-up/email", json={"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}
+    )
     assert response.status_code == 201, response.text
     return client
 
@@ -29,7 +31,12 @@ def wait_for_status(client: httpx.Client, path: str, statuses: set[str], timeout
 def test_walkthrough_over_tcp(server: Server) -> None:
     server.start()
     client = signed_in(server)
-    assert "HttpOnly" in client.post("/api/auth/sign-in/email", json={"email": "ada@example.com", "password": PASSWORD}).headers["set-cookie"]
+    assert (
+        "HttpOnly"
+        in client.post("/api/auth/sign-in/email", json={"email": "ada@example.com", "password": PASSWORD}).headers[
+            "set-cookie"
+        ]
+    )
     chat = client.post("/api/chats", json={"title": "First chat"}).json()["data"]
     listed = client.get(f"/api/chats/{chat['id']}/workflow-runs", headers={"Accept": "application/json"})
     assert listed.status_code == 200 and listed.json() == {"data": {"workflowRuns": []}}
@@ -45,9 +52,18 @@ def test_sigkill_mid_run_resumes_without_repeating_completed_steps(server: Serve
         json={
             "name": "crash",
             "steps": [
-                {"id": "fetch", "toolId": "http_request", "inputs": {"method": "GET", "url": f"{hit_counter.url}/first"}},
+                {
+                    "id": "fetch",
+                    "toolId": "http_request",
+                    "inputs": {"method": "GET", "url": f"{hit_counter.url}/first"},
+                },
                 {"id": "wait", "toolId": "delay", "inputs": {"seconds": 2}, "dependsOn": ["fetch"]},
-                {"id": "after", "toolId": "http_request", "inputs": {"method": "GET", "url": f"{hit_counter.url}/second"}, "dependsOn": ["wait"]},
+                {
+                    "id": "after",
+                    "toolId": "http_request",
+                    "inputs": {"method": "GET", "url": f"{hit_counter.url}/second"},
+                    "dependsOn": ["wait"],
+                },
             ],
         },
     ).json()["data"]

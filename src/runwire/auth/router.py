@@ -7,7 +7,7 @@ from runwire.config import Settings
 from runwire.deps import SESSION_COOKIE, CurrentAuth, SessionDep, SettingsDep
 from runwire.schemas import Envelope
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 def _set_session_cookie(response: Response, token: str, settings: Settings) -> None:

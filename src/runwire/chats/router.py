@@ -6,7 +6,7 @@ from runwire.deps import CurrentAuth, OwnedChat, OwnUserId, SessionDep
 from runwire.pagination import LimitParam
 from runwire.schemas import Envelope
 
-router = APIRouter(tags=["chats"])
+router = APIRouter(prefix="/api", tags=["chats"])
 
 
 @router.post("/chats", status_code=201, response_model=Envelope[ChatRead])

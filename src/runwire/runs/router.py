@@ -15,7 +15,7 @@ from runwire.runs.schemas import Order, RunCreate, RunDetail, RunList, RunRead
 from runwire.runs.states import Status
 from runwire.schemas import Envelope
 
-router = APIRouter(prefix="/chats/{chatId}/workflow-runs", tags=["workflow runs"])
+router = APIRouter(prefix="/api/chats/{chatId}/workflow-runs", tags=["workflow runs"])
 
 
 def get_executor(request: Request) -> Executor:

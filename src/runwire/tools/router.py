@@ -6,7 +6,7 @@ from runwire.schemas import Envelope
 from runwire.tools import registry
 from runwire.tools.schemas import ToolList, ToolRead
 
-router = APIRouter(prefix="/tools", tags=["tools"])
+router = APIRouter(prefix="/api/tools", tags=["tools"])
 
 
 def _read(tool: registry.Tool) -> ToolRead:

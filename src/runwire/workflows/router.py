@@ -6,7 +6,7 @@ from runwire.schemas import Envelope
 from runwire.workflows import service
 from runwire.workflows.schemas import WorkflowCreate, WorkflowPage, WorkflowRead, WorkflowUpdate
 
-router = APIRouter(tags=["workflows"])
+router = APIRouter(prefix="/api", tags=["workflows"])
 
 
 @router.post("/workflows", status_code=201, response_model=Envelope[WorkflowRead])

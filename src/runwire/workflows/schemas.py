@@ -39,7 +39,7 @@ class WorkflowRead(ApiModel):
     name: str
     description: str | None
     version: int
-    steps: list[StepDef]
+    steps: list[dict[str, Any]]
     created_at: Timestamp
     updated_at: Timestamp
 

@@ -123,7 +123,7 @@ def to_read(workflow: Workflow, steps: list[dict[str, Any]]) -> WorkflowRead:
         name=workflow.name,
         description=workflow.description,
         version=workflow.current_version,
-        steps=[StepDef.model_validate(step) for step in steps],
+        steps=steps,
         created_at=workflow.created_at,
         updated_at=workflow.updated_at,
     )

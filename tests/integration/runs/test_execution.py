@@ -1,5 +1,6 @@
 """Runs executed for real by the DBOS executor against a real SQLite file."""
 
+import itertools
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -145,7 +146,7 @@ def test_cancel_pending_run_and_fifo_within_a_chat(client: TestClient, user: dic
     assert [r["status"] for r in listed] == ["completed", "completed", "cancelled", "completed"]
     assert listed[2]["startedAt"] is None and listed[2]["steps"][0]["status"] == "cancelled"
     executed = [r for r in listed if r["status"] == "completed"]
-    for earlier, later in zip(executed, executed[1:], strict=False):
+    for earlier, later in itertools.pairwise(executed):
         assert ts(earlier["completedAt"]) <= ts(later["startedAt"])
 
 

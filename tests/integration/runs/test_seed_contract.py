@@ -13,7 +13,18 @@ from tests.conftest import new_chat
 from tests.helpers import create_workflow, start_run, step, wait_for_run
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-RUN_FIELDS = {"id", "chatId", "workflowId", "status", "startedAt", "completedAt", "steps", "createdAt", "workflowVersion", "error"}
+RUN_FIELDS = {
+    "id",
+    "chatId",
+    "workflowId",
+    "status",
+    "startedAt",
+    "completedAt",
+    "steps",
+    "createdAt",
+    "workflowVersion",
+    "error",
+}
 STEP_FIELDS = {"id", "status", "startedAt", "completedAt", "name", "toolId", "error"}
 
 
@@ -31,7 +42,10 @@ def run_chat(client: TestClient, count: int, workflow_id: str) -> tuple[str, lis
 def test_seed_shape_field_by_field(client: TestClient, user: dict[str, Any]) -> None:
     workflow = create_workflow(
         client,
-        [step("first", "template", {"template": "a"}, name="First"), step("second", "delay", {"seconds": 0}, dependsOn=["first"])],
+        [
+            step("first", "template", {"template": "a"}, name="First"),
+            step("second", "delay", {"seconds": 0}, dependsOn=["first"]),
+        ],
     )
     chat_id, (run_id,) = run_chat(client, 1, workflow["id"])
     response = client.get(f"/api/chats/{chat_id}/workflow-runs")
@@ -68,7 +82,13 @@ def test_pending_run_has_null_times(client: TestClient, user: dict[str, Any]) ->
     assert runs[1]["id"] == second["id"]
     assert (runs[1]["status"], runs[1]["startedAt"], runs[1]["completedAt"]) == ("pending", None, None)
     assert runs[1]["steps"][0] | {"name": None} == {
-        "id": "a", "status": "pending", "startedAt": None, "completedAt": None, "name": None, "toolId": "delay", "error": None
+        "id": "a",
+        "status": "pending",
+        "startedAt": None,
+        "completedAt": None,
+        "name": None,
+        "toolId": "delay",
+        "error": None,
     }
 
 
@@ -104,7 +124,14 @@ def test_filters_order_pagination_and_etag(client: TestClient, user: dict[str, A
         if cursor is None:
             break
     assert pages == ids[::-1]
-    for params in ({"status": "done"}, {"order": "up"}, {"limit": 0}, {"limit": 101}, {"cursor": "zz"}, {"workflowId": "x"}):
+    for params in (
+        {"status": "done"},
+        {"order": "up"},
+        {"limit": 0},
+        {"limit": 101},
+        {"cursor": "zz"},
+        {"workflowId": "x"},
+    ):
         response = client.get(path, params=params)
         assert response.status_code == 400, params
         assert response.json()["error"] == "Bad Request"
@@ -133,7 +160,9 @@ def count_statements(client: TestClient) -> Iterator[list[str]]:
 
 
 def test_statements_per_list_request_do_not_grow_with_runs(client: TestClient, user: dict[str, Any]) -> None:
-    workflow = create_workflow(client, [step("a", "template", {"template": "x"}), step("b", "template", {"template": "y"})])
+    workflow = create_workflow(
+        client, [step("a", "template", {"template": "x"}), step("b", "template", {"template": "y"})]
+    )
     counts = {}
     for size in (1, 10, 100):
         chat_id, _ = run_chat(client, size, workflow["id"])
