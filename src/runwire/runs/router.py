@@ -3,12 +3,13 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from runwire.deps import CurrentAuth, OwnedChat, SessionDep
+from runwire.deps import CurrentAuth, OwnedChat, SessionDep, get_database
 from runwire.errors import Invalid
 from runwire.ids import parse_uuid
 from runwire.pagination import LimitParam
-from runwire.runs import listing, service
+from runwire.runs import listing, service, stream
 from runwire.runs.engine import Executor
 from runwire.runs.models import WorkflowRun
 from runwire.runs.schemas import Order, RunCreate, RunDetail, RunList, RunRead
@@ -108,3 +109,22 @@ def cancel_run(run: RunInChat, session: SessionDep) -> Response:
     service.cancel_run(run, session=session)
     session.flush()
     return json_response({"data": listing.get_run(run.id, detail=False, session=session)}, status_code=202)
+
+
+def _last_event_id(value: str | None) -> int:
+    if value is None:
+        return 0
+    if not value.strip().isdigit():
+        raise Invalid("Last-Event-ID must be an event id from this stream.", details=[("Last-Event-ID", "not an id")])
+    return int(value)
+
+
+@router.get("/{workflowRunId}/stream", response_class=EventSourceResponse)
+def stream_run(request: Request, run: RunInChat) -> EventSourceResponse:
+    after = _last_event_id(request.headers.get("last-event-id"))
+    return EventSourceResponse(
+        stream.run_event_stream(get_database(request), run.id, after),
+        ping=stream.PING_SECONDS,
+        ping_message_factory=lambda: ServerSentEvent(comment="ping"),
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
