@@ -64,7 +64,9 @@ def test_fail_fast_cancels_siblings_and_never_starts_the_rest(client: TestClient
         client,
         [
             step("slow", "delay", {"seconds": 30}),
-            step("bad", "json_extract", {"data": {}, "expression": "[[["}),
+            # The gate makes sure that "slow" is running when "bad" fails.
+            step("gate", "delay", {"seconds": 0.3}),
+            step("bad", "json_extract", {"data": {}, "expression": "[[["}, dependsOn=["gate"]),
             step("after", "delay", {"seconds": 0}, dependsOn=["bad"]),
         ],
     )

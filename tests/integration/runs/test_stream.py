@@ -11,7 +11,9 @@ from tests.conftest import new_chat
 from tests.helpers import create_workflow, get_run, start_run, step, wait_for, wait_for_run
 
 
-def read_stream(client: TestClient, chat_id: str, run_id: str, last_event_id: str | None = None) -> list[dict[str, Any]]:
+def read_stream(
+    client: TestClient, chat_id: str, run_id: str, last_event_id: str | None = None
+) -> list[dict[str, Any]]:
     headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
     events: list[dict[str, Any]] = []
     current: dict[str, Any] = {}
@@ -68,7 +70,12 @@ def test_failed_and_cancelled_sequences(client: TestClient, user: dict[str, Any]
     failing = create_workflow(client, [step("bad", "json_extract", {"data": {}, "expression": "[[["})])
     failed = start_run(client, chat["id"], failing["id"])
     events = read_stream(client, chat["id"], failed["id"])
-    assert kinds(events) == [("run_started", None), ("step_started", "bad"), ("step_failed", "bad"), ("run_failed", None)]
+    assert kinds(events) == [
+        ("run_started", None),
+        ("step_started", "bad"),
+        ("step_failed", "bad"),
+        ("run_failed", None),
+    ]
     assert events[2]["data"]["error"]["code"] == "invalid_expression"
     assert events[3]["data"]["error"]["code"] == "step_failed"
 

@@ -1,0 +1,1 @@
+"""Tools: the units of work a workflow step runs (interface in base, lookup in registry)."""

@@ -1,0 +1,1 @@
+"""The tools every Runwire installation offers, one module each."""
