@@ -138,3 +138,30 @@ def test_stream_errors_are_json(client: TestClient, user: dict[str, Any]) -> Non
     assert bad.status_code == 400
     client.cookies.clear()
     assert client.get(f"{base}/{run['id']}/stream").status_code == 401
+
+
+def test_list_reflects_every_event_when_it_arrives(client: TestClient, user: dict[str, Any]) -> None:
+    chat = new_chat(client)
+    workflow = create_workflow(
+        client, [step("a", "delay", {"seconds": 0.3}), step("b", "template", {"template": "x"}, dependsOn=["a"])]
+    )
+    run = start_run(client, chat["id"], workflow["id"])
+    path = f"/api/chats/{chat['id']}/workflow-runs/{run['id']}/stream"
+    seen = 0
+    with client.stream("GET", path) as response:
+        for line in response.iter_lines():
+            if not line.startswith("data: "):
+                continue
+            event = json.loads(line[6:])
+            listed = client.get(f"/api/chats/{chat['id']}/workflow-runs").json()["data"]["workflowRuns"][0]
+            steps = {s["id"]: s for s in listed["steps"]}
+            if "stepId" in event and "result" in event:
+                assert steps[event["stepId"]]["status"] == "completed"
+            elif "stepId" in event and "toolId" in event:
+                assert steps[event["stepId"]]["startedAt"] is not None
+            elif "workflowId" in event:
+                assert listed["status"] != "pending" and listed["startedAt"] is not None
+            elif "status" in event:
+                assert listed["status"] == event["status"] and listed["completedAt"] is not None
+            seen += 1
+    assert seen >= 6

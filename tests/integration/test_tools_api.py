@@ -1,0 +1,20 @@
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+
+def test_list_and_get_tools(client: TestClient, user: dict[str, Any]) -> None:
+    tools = client.get("/api/tools").json()["data"]["tools"]
+    assert [t["id"] for t in tools] == ["delay", "template", "json_extract", "http_request", "read_url"]
+    for tool in tools:
+        assert set(tool) == {"id", "name", "description", "inputSchema"}
+        assert tool["inputSchema"]["type"] == "object"
+    delay = client.get("/api/tools/delay").json()["data"]
+    assert delay == tools[0]
+    assert "seconds" in delay["inputSchema"]["properties"]
+    missing = client.get("/api/tools/teleport")
+    assert missing.status_code == 404 and missing.json()["error"] == "Not Found"
+
+
+def test_tools_need_a_session(client: TestClient) -> None:
+    assert client.get("/api/tools").status_code == 401
