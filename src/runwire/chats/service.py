@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from runwire.chats.models import Chat
 from runwire.chats.schemas import ChatCreate
 from runwire.db import utcnow
-from runwire.errors import Forbidden, NotFound
+from runwire.ownership import require_owned
 from runwire.pagination import decode_newest_first, encode_newest_first
 from runwire.runs import service as runs_service
 
@@ -22,12 +22,7 @@ def create_chat(data: ChatCreate, *, user_id: uuid.UUID, session: Session) -> Ch
 
 
 def get_owned_chat(chat_id: uuid.UUID, *, user_id: uuid.UUID, session: Session) -> Chat:
-    chat = session.get(Chat, chat_id)
-    if chat is None or chat.deleted_at is not None:
-        raise NotFound("Chat not found.")
-    if chat.user_id != user_id:
-        raise Forbidden("You cannot access another user's chat.")
-    return chat
+    return require_owned(session.get(Chat, chat_id), user_id=user_id, noun="chat")
 
 
 def list_chats(

@@ -8,7 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from runwire.db import utcnow
-from runwire.errors import Forbidden, Invalid, NotFound
+from runwire.errors import Forbidden, Invalid
+from runwire.ownership import require_owned
 from runwire.pagination import decode_newest_first, encode_newest_first
 from runwire.workflows.models import Workflow, WorkflowVersion
 from runwire.workflows.schemas import StepDef, WorkflowCreate, WorkflowRead, WorkflowUpdate
@@ -49,12 +50,7 @@ def create_workflow(
 
 
 def get_owned_workflow(workflow_id: uuid.UUID, *, user_id: uuid.UUID, session: Session) -> Workflow:
-    workflow = session.get(Workflow, workflow_id)
-    if workflow is None or workflow.deleted_at is not None:
-        raise NotFound("Workflow not found.")
-    if workflow.user_id != user_id:
-        raise Forbidden("You cannot access another user's workflow.")
-    return workflow
+    return require_owned(session.get(Workflow, workflow_id), user_id=user_id, noun="workflow")
 
 
 def current_steps(workflow: Workflow, *, session: Session) -> list[dict[str, Any]]:
