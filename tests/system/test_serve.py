@@ -86,3 +86,33 @@ def test_sigkill_mid_run_resumes_without_repeating_completed_steps(server: Serve
     assert fetch_after == fetch_before
     assert fetch_after["attempts"] == 1
     assert done["startedAt"] == before["startedAt"]
+
+
+def test_graceful_restart_mid_step_finishes_the_run(server: Server, hit_counter: HitCounter) -> None:
+    server.start()
+    client = signed_in(server)
+    chat = client.post("/api/chats", json={}).json()["data"]
+    workflow = client.post(
+        "/api/workflows",
+        json={
+            "name": "restart",
+            "steps": [
+                {"id": "wait", "toolId": "delay", "inputs": {"seconds": 3}},
+                {
+                    "id": "after",
+                    "toolId": "http_request",
+                    "inputs": {"method": "GET", "url": f"{hit_counter.url}/after"},
+                    "dependsOn": ["wait"],
+                },
+            ],
+        },
+    ).json()["data"]
+    run = client.post(f"/api/chats/{chat['id']}/workflow-runs", json={"workflowId": workflow["id"]}).json()["data"]
+    path = f"/api/chats/{chat['id']}/workflow-runs/{run['id']}"
+    wait_for_status(client, path, {"running"})
+    server.stop()
+    server.start()
+    restarted = httpx.Client(base_url=server.url, cookies=client.cookies, timeout=10)
+    done = wait_for_status(restarted, path, {"completed", "failed", "cancelled"})
+    assert done["status"] == "completed", done
+    assert hit_counter.hits == {"/after": 1}
