@@ -8,6 +8,7 @@ recovered run replays the same decisions.
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -241,7 +242,16 @@ class Executor:
             on_conflict="always_update",
         )
         if self.execute:
+            self._wait_until_listening()
             self._settle_leftover_runs()
+
+    def _wait_until_listening(self, timeout: float = 3.0) -> None:
+        """DBOS notices a newly registered queue on its next check (up to a second later); without this wait the
+        first run on a fresh data dir would sit in the queue until then."""
+        worker_thread = f"queue-worker-{QUEUE_NAME}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not any(t.name == worker_thread for t in threading.enumerate()):
+            time.sleep(0.01)
 
     def stop(self) -> None:
         global _runtime
