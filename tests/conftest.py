@@ -1,9 +1,13 @@
-"""Fixtures: a real app on a real SQLite file per test, driven over HTTP through Starlette's TestClient."""
+"""Fixtures: a real app per test on a real database (a SQLite file, or a fresh PostgreSQL database), driven over
+HTTP through Starlette's TestClient. Every app-level test runs on both backends."""
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -14,6 +18,33 @@ PASSWORD = "correct horse battery"
 ORIGIN = "http://localhost:3026"
 
 
+POSTGRES_ADMIN_URL = os.environ.get("RUNWIRE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _postgres_or_skip() -> None:
+    try:
+        psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        if os.environ.get("RUNWIRE_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here but not reachable at {POSTGRES_ADMIN_URL}: {exc}")
+        pytest.skip(f"no PostgreSQL reachable at {POSTGRES_ADMIN_URL}: {exc}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None for the embedded SQLite default; else the URL of a PostgreSQL database made for this test alone."""
+    if request.param == "sqlite":
+        yield None
+        return
+    _postgres_or_skip()
+    name = f"runwire_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"data_dir": data_dir, "queue_poll_seconds": 0.01, "retry_backoff_seconds": 0.05}
     values.update(overrides)
@@ -21,17 +52,13 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return make_settings(tmp_path)
-
-
-@pytest.fixture
-def app_factory(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
+def app_factory(tmp_path: Path, database_url: str | None) -> Iterator[Callable[..., TestClient]]:
     """Start an app (and its executor) with given settings; stopped at the end of the test."""
     clients: list[TestClient] = []
 
     def start(**overrides: Any) -> TestClient:
-        client = TestClient(create_app(make_settings(tmp_path, **overrides)), raise_server_exceptions=False)
+        settings = make_settings(tmp_path, database_url=database_url, **overrides)
+        client = TestClient(create_app(settings), raise_server_exceptions=False)
         client.__enter__()
         clients.append(client)
         return client

@@ -59,3 +59,11 @@ def wait_for_run(
 
 def step(step_id: str, tool_id: str, inputs: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"id": step_id, "toolId": tool_id, "inputs": inputs, **extra}
+
+
+def wait_for_first_step(client: TestClient, chat_id: str, run_id: str, status: str = "running") -> dict[str, Any]:
+    """Wait until the run's first step has the status (a run is running a moment before its first step is)."""
+    result: dict[str, Any] = wait_for(
+        lambda: (run := get_run(client, chat_id, run_id))["steps"][0]["status"] == status and run
+    )
+    return result

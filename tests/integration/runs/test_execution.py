@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.conftest import new_chat, sign_up
-from tests.helpers import create_workflow, get_run, start_run, step, wait_for, wait_for_run
+from tests.helpers import create_workflow, get_run, start_run, step, wait_for, wait_for_first_step, wait_for_run
 
 
 def ts(value: str) -> datetime:
@@ -116,7 +116,7 @@ def test_cancel_running_run_stops_promptly(client: TestClient, user: dict[str, A
         client, [step("wait", "delay", {"seconds": 30}), step("next", "delay", {"seconds": 0}, dependsOn=["wait"])]
     )
     run = start_run(client, chat["id"], workflow["id"])
-    wait_for(lambda: get_run(client, chat["id"], run["id"])["steps"][0]["status"] == "running")
+    wait_for_first_step(client, chat["id"], run["id"])
     began = time.monotonic()
     cancelled = client.post(f"/api/chats/{chat['id']}/workflow-runs/{run['id']}/cancel")
     assert cancelled.status_code == 202

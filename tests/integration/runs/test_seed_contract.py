@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from tests.conftest import new_chat
-from tests.helpers import create_workflow, start_run, step, wait_for_run
+from tests.helpers import create_workflow, start_run, step, wait_for_first_step, wait_for_run
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 RUN_FIELDS = {
@@ -75,7 +75,7 @@ def test_pending_run_has_null_times(client: TestClient, user: dict[str, Any]) ->
     workflow = create_workflow(client, [step("a", "delay", {"seconds": 30})])
     first = start_run(client, chat["id"], workflow["id"])
     second = start_run(client, chat["id"], workflow["id"])
-    wait_for_run(client, chat["id"], first["id"], {"running"})
+    wait_for_first_step(client, chat["id"], first["id"])
     runs = client.get(f"/api/chats/{chat['id']}/workflow-runs").json()["data"]["workflowRuns"]
     assert runs[0]["status"] == "running" and runs[0]["completedAt"] is None and runs[0]["startedAt"]
     assert runs[0]["steps"][0]["status"] == "running"

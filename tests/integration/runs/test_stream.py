@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from runwire.runs.events import notifier
 from tests.conftest import new_chat
-from tests.helpers import create_workflow, get_run, start_run, step, wait_for, wait_for_run
+from tests.helpers import create_workflow, get_run, start_run, step, wait_for, wait_for_first_step, wait_for_run
 
 
 def read_stream(
@@ -81,7 +81,7 @@ def test_failed_and_cancelled_sequences(client: TestClient, user: dict[str, Any]
 
     slow = create_workflow(client, [step("wait", "delay", {"seconds": 30})])
     run = start_run(client, chat["id"], slow["id"])
-    wait_for_run(client, chat["id"], run["id"], {"running"})
+    wait_for_first_step(client, chat["id"], run["id"])
     client.post(f"/api/chats/{chat['id']}/workflow-runs/{run['id']}/cancel")
     events = read_stream(client, chat["id"], run["id"])
     assert kinds(events) == [("run_started", None), ("step_started", "wait"), ("run_completed", None)]
@@ -112,7 +112,7 @@ def test_stream_agrees_with_the_list_and_releases_its_listener(client: TestClien
     chat = new_chat(client)
     workflow = create_workflow(client, [step("a", "delay", {"seconds": 30})])
     run = start_run(client, chat["id"], workflow["id"])
-    wait_for_run(client, chat["id"], run["id"], {"running"})
+    wait_for_first_step(client, chat["id"], run["id"])
     before = notifier.subscriber_count()
     path = f"/api/chats/{chat['id']}/workflow-runs/{run['id']}/stream"
     with client.stream("GET", path) as response:
