@@ -13,6 +13,11 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+POOL_SIZE = 20
+POOL_OVERFLOW = 20
+# Requests that may hold a session at once: well under both the pool and the 40 threads of the request threadpool.
+REQUEST_SLOTS = 16
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -62,11 +67,14 @@ def create_db_engine(url: str) -> Engine:
         if database:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
-            url, pool_size=20, max_overflow=20, connect_args={"check_same_thread": False, "timeout": 30}
+            url,
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
+            connect_args={"check_same_thread": False, "timeout": 30},
         )
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    return sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_pre_ping=True)
 
 
 def _configure_sqlite(engine: Engine) -> None:

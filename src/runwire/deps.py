@@ -3,8 +3,9 @@
 The 401 → 400 → 404 → 403 precedence lives here and nowhere else.
 """
 
+import asyncio
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -37,7 +38,19 @@ def get_database(request: Request) -> Database:
     return database
 
 
-def db_session(request: Request) -> Iterator[Session]:
+async def database_slot(request: Request) -> AsyncIterator[None]:
+    """Admit a bounded number of requests to the database at once.
+
+    FastAPI runs each sync dependency and the route in separate threadpool calls, and a request holds its
+    connection (and, on SQLite, the write lock) between them. Admitting fewer requests than there are threads
+    and pooled connections means a request that holds them always finds a thread to finish on.
+    """
+    slots: asyncio.Semaphore = request.app.state.database_slots
+    async with slots:
+        yield
+
+
+def db_session(request: Request, _slot: Annotated[None, Depends(database_slot, scope="function")]) -> Iterator[Session]:
     """Reads get a plain session; writes get a transaction that commits before the response is sent."""
     database = get_database(request)
     if request.method in READ_METHODS:

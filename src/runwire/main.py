@@ -1,5 +1,6 @@
 """create_app(): routers, error handlers, and the lifespan that opens storage and the executor."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,7 +11,7 @@ from runwire import schema
 from runwire.auth.router import router as auth_router
 from runwire.chats.router import router as chats_router
 from runwire.config import Settings
-from runwire.db import Database
+from runwire.db import REQUEST_SLOTS, Database
 from runwire.deps import request_is_authorised
 from runwire.errors import install_error_handlers
 from runwire.liveness import router as liveness_router
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
         executor = Executor(settings, database, execute=run_executor)
         await run_in_threadpool(executor.start)
         app.state.settings, app.state.database, app.state.executor = settings, database, executor
+        app.state.database_slots = asyncio.Semaphore(REQUEST_SLOTS)
         try:
             yield
         finally:
