@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-quick clean
 
 $(BIN)/runwire: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,14 @@ test: $(BIN)/runwire
 	$(BIN)/pytest -q; status=$$?; if [ $$status -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$status
 
 lint: $(BIN)/runwire
-	$(BIN)/ruff check src tests migrations
+	$(BIN)/ruff check src tests migrations bench
 	$(BIN)/mypy
+
+bench: $(BIN)/runwire
+	$(BIN)/python -m bench.stream_bench
+
+bench-quick: $(BIN)/runwire
+	$(BIN)/python -m bench.stream_bench --quick
 
 clean:
 	rm -rf $(VENV) .runwire
