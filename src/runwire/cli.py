@@ -1,14 +1,21 @@
-"""`runwire serve | worker | db upgrade`."""
+"""`runwire serve | worker | recover | db upgrade`."""
 
 import argparse
+import logging
+import signal
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
+from dbos import DBOS
 
 from runwire import schema
 from runwire.config import Settings
-from runwire.db import create_db_engine
+from runwire.db import Database, create_db_engine
+from runwire.logs import configure_logging
+
+log = logging.getLogger("runwire.cli")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -24,6 +31,38 @@ def serve(args: argparse.Namespace) -> None:
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
 
 
+def worker(args: argparse.Namespace) -> None:
+    from runwire.runtime import Runtime
+
+    settings = _settings(args)
+    configure_logging(settings.log_level)
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    runtime = Runtime(settings, execute=True)
+    runtime.start()
+    log.info("worker started", extra={"executor_id": settings.executor_id})
+    try:
+        stopping.wait()
+    finally:
+        runtime.stop()
+    log.info("worker stopped", extra={"executor_id": settings.executor_id})
+
+
+def recover(args: argparse.Namespace) -> None:
+    from runwire.runs.engine import recover_executor
+
+    settings = _settings(args)
+    database = Database(settings.resolved_database_url)
+    try:
+        run_ids = recover_executor(settings, database, args.executor)
+    finally:
+        database.dispose()
+    for run_id in run_ids:
+        print(run_id)
+    print(f"{len(run_ids)} run(s) of executor {args.executor!r} are back on the run queue for live executors")
+
+
 def db_upgrade(args: argparse.Namespace) -> None:
     settings = _settings(args)
     engine = create_db_engine(settings.resolved_database_url)
@@ -31,6 +70,7 @@ def db_upgrade(args: argparse.Namespace) -> None:
         schema.upgrade(engine)
     finally:
         engine.dispose()
+    DBOS.migrate(settings.resolved_dbos_url)
     print(f"database is at the newest schema: {engine.url.render_as_string(hide_password=True)}")
 
 
@@ -44,6 +84,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--data-dir", type=Path, help="where the embedded SQLite files live (default ./.runwire)")
     serve_parser.add_argument("--no-executor", action="store_true", help="serve the API only; execute no runs")
     serve_parser.set_defaults(handler=serve)
+
+    worker_parser = commands.add_parser("worker", help="execute runs only (no HTTP); set RUNWIRE_EXECUTOR_ID")
+    worker_parser.add_argument("--data-dir", type=Path, help="where the embedded SQLite files live")
+    worker_parser.set_defaults(handler=worker)
+
+    recover_parser = commands.add_parser("recover", help="put a dead executor's unfinished runs back on the queue")
+    recover_parser.add_argument("--executor", required=True, help="the RUNWIRE_EXECUTOR_ID of the dead process")
+    recover_parser.add_argument("--data-dir", type=Path, help="where the embedded SQLite files live")
+    recover_parser.set_defaults(handler=recover)
 
     db_parser = commands.add_parser("db", help="database administration")
     db_commands = db_parser.add_subparsers(dest="db_command", required=True)

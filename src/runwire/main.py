@@ -7,18 +7,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
-from runwire import schema
 from runwire.auth.router import router as auth_router
 from runwire.chats.router import router as chats_router
 from runwire.config import Settings
-from runwire.db import REQUEST_SLOTS, Database
+from runwire.db import REQUEST_SLOTS
 from runwire.deps import request_is_authorised
 from runwire.errors import install_error_handlers
 from runwire.liveness import router as liveness_router
 from runwire.logs import configure_logging
 from runwire.middleware import RequestMiddleware
-from runwire.runs.engine import Executor
 from runwire.runs.router import router as runs_router
+from runwire.runtime import Runtime
 from runwire.tools.router import router as tools_router
 from runwire.workflows.router import router as workflows_router
 
@@ -29,17 +28,14 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = Database(settings.resolved_database_url)
-        await run_in_threadpool(schema.upgrade, database.engine)
-        executor = Executor(settings, database, execute=run_executor)
-        await run_in_threadpool(executor.start)
-        app.state.settings, app.state.database, app.state.executor = settings, database, executor
+        runtime = Runtime(settings, execute=run_executor)
+        await run_in_threadpool(runtime.start)
+        app.state.settings, app.state.database, app.state.executor = settings, runtime.database, runtime.executor
         app.state.database_slots = asyncio.Semaphore(REQUEST_SLOTS)
         try:
             yield
         finally:
-            await run_in_threadpool(executor.stop)
-            database.dispose()
+            await run_in_threadpool(runtime.stop)
 
     app = FastAPI(
         title="Runwire",

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from dbos import DBOS, DBOSConfig, SetEnqueueOptions, SetWorkflowID
+from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions, SetEnqueueOptions, SetWorkflowID
 from sqlalchemy.orm import Session
 
 from runwire.config import Settings
@@ -30,7 +30,9 @@ from runwire.tools.base import Tool, ToolError
 
 log = logging.getLogger("runwire.engine")
 
+APP_NAME = "runwire"
 QUEUE_NAME = "runwire-runs"
+WORKFLOW_NAME = "runwire.execute_run"
 MAX_DBOS_PRIORITY = 2**31 - 1
 PROGRESS_INTERVAL_SECONDS = 0.1
 ENDED_DBOS_STATUSES = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
@@ -165,7 +167,7 @@ async def _abandon_run(run_id: str, message: str) -> None:
     await _write(lifecycle.abandon_run, uuid.UUID(run_id), message)
 
 
-@DBOS.workflow(name="runwire.execute_run")
+@DBOS.workflow(name=WORKFLOW_NAME)
 async def execute_run(run_id: str) -> str | None:
     plan = await DBOS.run_step_async({"name": "start_run"}, _start_run, run_id)
     if plan is None:
@@ -214,25 +216,37 @@ async def _execute_dag(run_id: str, steps: list[lifecycle.PlannedStep], max_para
 
 
 class Executor:
-    """Owns DBOS in this process: launches it, queues runs, and settles runs a crash left behind."""
+    """Owns DBOS in this process. Executing (`serve`, `worker`): launches DBOS, listens on the run queue, recovers
+    this executor's unfinished runs and settles runs a crash left behind. API only (`serve --no-executor`): queues
+    runs through a DBOS client and executes nothing."""
 
     def __init__(self, settings: Settings, database: Database, *, execute: bool = True) -> None:
         self.settings = settings
         self.database = database
         self.execute = execute
+        self._client: DBOSClient | None = None
 
     def start(self) -> None:
+        if not self.execute:
+            DBOS.migrate(self.settings.resolved_dbos_url)
+            self._client = DBOSClient(system_database_url=self.settings.resolved_dbos_url, application_name=APP_NAME)
+            return
+        self._launch(listen=True)
+        self._wait_until_listening()
+        self._settle_leftover_runs()
+
+    def _launch(self, *, listen: bool) -> None:
         global _runtime
         _runtime = _Runtime(self.settings, self.database)
         config: DBOSConfig = {
-            "name": "runwire",
+            "name": APP_NAME,
             "system_database_url": self.settings.resolved_dbos_url,
             "application_version": self.settings.application_version,
             "executor_id": self.settings.executor_id,
             "log_level": "WARNING",
         }
         DBOS(config=config)
-        if not self.execute:
+        if not listen:
             DBOS.listen_queues([])
         DBOS.launch()
         self.queue = DBOS.register_queue(
@@ -241,9 +255,6 @@ class Executor:
             polling_interval_sec=self.settings.queue_poll_seconds,
             on_conflict="always_update",
         )
-        if self.execute:
-            self._wait_until_listening()
-            self._settle_leftover_runs()
 
     def _wait_until_listening(self, timeout: float = 3.0) -> None:
         """DBOS notices a newly registered queue on its next check (up to a second later); without this wait the
@@ -255,14 +266,29 @@ class Executor:
 
     def stop(self) -> None:
         global _runtime
+        if self._client is not None:
+            self._client.destroy()
+            self._client = None
+            return
         DBOS.destroy()
         _runtime = None
 
     def enqueue(self, run: Enqueued) -> None:
         # Priority is the run's place in its chat: the partition runs them in request order even when two
         # runs were queued within the same millisecond.
-        options = SetEnqueueOptions(queue_partition_key=str(run.chat_id), priority=min(run.chat_seq, MAX_DBOS_PRIORITY))
-        with SetWorkflowID(str(run.run_id)), options:
+        priority = min(run.chat_seq, MAX_DBOS_PRIORITY)
+        if self._client is not None:
+            options: EnqueueOptions = {
+                "workflow_name": WORKFLOW_NAME,
+                "queue_name": QUEUE_NAME,
+                "workflow_id": str(run.run_id),
+                "queue_partition_key": str(run.chat_id),
+                "priority": priority,
+                "app_version": self.settings.application_version,
+            }
+            self._client.enqueue(options, str(run.run_id))
+            return
+        with SetWorkflowID(str(run.run_id)), SetEnqueueOptions(queue_partition_key=str(run.chat_id), priority=priority):
             self.queue.enqueue(execute_run, str(run.run_id))
 
     def _settle_leftover_runs(self) -> None:
@@ -277,6 +303,20 @@ class Executor:
             elif dbos_status.status in ENDED_DBOS_STATUSES:
                 message = f"The run's durable workflow ended ({dbos_status.status}) before the run did."
                 _in_transaction(lifecycle.abandon_run, run.run_id, message)
+
+
+def recover_executor(settings: Settings, database: Database, executor_id: str) -> list[str]:
+    """Put the runs a dead executor left unfinished back on the run queue, where live executors take them on;
+    return their ids. Completed steps are not run again: DBOS replays them from its checkpoints."""
+    # Its own executor id, so that launching does not also recover the runs of a live process sharing ours.
+    own_settings = settings.model_copy(update={"executor_id": f"runwire-recover-{uuid.uuid4().hex[:12]}"})
+    executor = Executor(own_settings, database)
+    executor._launch(listen=False)
+    try:
+        handles = DBOS._recover_pending_workflows([executor_id])
+        return [handle.get_workflow_id() for handle in handles]
+    finally:
+        executor.stop()
 
 
 def _active_runs(session: Session) -> list[Enqueued]:

@@ -34,6 +34,12 @@ class RunNotifier:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(event.set)
 
+    def notify_all(self) -> None:
+        with self._lock:
+            run_ids = list(self._waiters)
+        for run_id in run_ids:
+            self.notify(run_id)
+
     def subscriber_count(self) -> int:
         with self._lock:
             return sum(len(waiters) for waiters in self._waiters.values())

@@ -13,12 +13,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from runwire.chats.models import Chat
-from runwire.db import call_after_commit, utcnow
+from runwire.db import utcnow
 from runwire.errors import Conflict, NotFound
-from runwire.runs.cancellation import running_tasks
-from runwire.runs.events import notifier
 from runwire.runs.models import RunEvent, StepRun, WorkflowRun
 from runwire.runs.schemas import RunCreate
+from runwire.runs.signals import Signal, raise_signal
 from runwire.runs.states import RUN_MOVES, STEP_MOVES, Status, check_move, is_final
 from runwire.workflows import dag
 from runwire.workflows import service as workflows_service
@@ -44,8 +43,7 @@ def error_info(code: str, message: str) -> dict[str, str]:
 def append_event(run: WorkflowRun, event_type: str, data: dict[str, Any], *, session: Session) -> None:
     run.last_event_seq += 1
     session.add(RunEvent(run_id=run.id, seq=run.last_event_seq, type=event_type, data=data, created_at=utcnow()))
-    run_id = str(run.id)
-    call_after_commit(session, lambda: notifier.notify(run_id))
+    raise_signal(Signal.EVENTS, run.id, session=session)
 
 
 def transition_run(run: WorkflowRun, target: Status, *, error: dict[str, str] | None = None, session: Session) -> None:
@@ -145,8 +143,7 @@ def _end_unfinished_steps(run: WorkflowRun, *, session: Session) -> None:
     for step in run_steps(run.id, session=session):
         if not is_final(step.status):
             transition_step(run, step, Status.CANCELLED, session=session)
-    run_id = str(run.id)
-    call_after_commit(session, lambda: running_tasks.cancel(run_id))
+    raise_signal(Signal.CANCELLED, run.id, session=session)
 
 
 def cancel_run(run: WorkflowRun, *, session: Session) -> WorkflowRun:
