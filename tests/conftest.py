@@ -4,6 +4,7 @@ HTTP through Starlette's TestClient. Every app-level test runs on both backends.
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +31,34 @@ def _postgres_or_skip() -> None:
         pytest.skip(f"no PostgreSQL reachable at {POSTGRES_ADMIN_URL}: {exc}")
 
 
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """The URL of a PostgreSQL database made for the caller alone, dropped afterwards."""
+    _postgres_or_skip()
+    name = f"runwire_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """None for the embedded SQLite default; else the URL of a PostgreSQL database made for this test alone."""
     if request.param == "sqlite":
         yield None
         return
-    _postgres_or_skip()
-    name = f"runwire_test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    with fresh_postgres_database() as url:
+        yield url
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -24,32 +24,30 @@ def free_port() -> int:
         return port
 
 
-class Server:
-    def __init__(self, data_dir: Path, log_path: Path, env: dict[str, str]) -> None:
-        self.data_dir = data_dir
+class Process:
+    """A `runwire` subprocess with its output in `log_path`."""
+
+    def __init__(self, arguments: list[str], log_path: Path, env: dict[str, str]) -> None:
+        self.arguments = arguments
         self.log_path = log_path
         self.env = env
-        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
+    def launch(self) -> None:
         runwire = str(Path(sys.executable).parent / "runwire")
-        command = [runwire, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=log, env={**os.environ, **self.env})
-        deadline = time.monotonic() + 30
+            self.process = subprocess.Popen(
+                [runwire, *self.arguments], stdout=log, stderr=log, env={**os.environ, **self.env}
+            )
+
+    def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log_path.read_text()
-            try:
-                if httpx.get(f"{self.url}/api/liveness", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError("runwire serve did not come up:\n" + self.log_path.read_text())
+            assert self.process is not None and self.process.poll() is None, self.log_path.read_text()
+            if ready():
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{what} did not happen within {timeout:g} s:\n" + self.log_path.read_text())
 
     def kill(self) -> None:
         assert self.process is not None
@@ -64,6 +62,44 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+
+
+class Server(Process):
+    """`runwire serve` on a free port; extra arguments such as `--no-executor` follow."""
+
+    def __init__(self, data_dir: Path, log_path: Path, env: dict[str, str], *extra: str) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        super().__init__(["serve", "--port", str(self.port), "--data-dir", str(data_dir), *extra], log_path, env)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _answers(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/api/liveness", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def start(self) -> None:
+        self.launch()
+        self.wait_until(self._answers, "runwire serve answering")
+
+
+class Worker(Process):
+    """`runwire worker` with its RUNWIRE_EXECUTOR_ID."""
+
+    def __init__(self, executor_id: str, log_path: Path, env: dict[str, str]) -> None:
+        self.executor_id = executor_id
+        super().__init__(["worker"], log_path, {**env, "RUNWIRE_EXECUTOR_ID": executor_id})
+
+    def start(self) -> None:
+        started = self.log_path.read_text().count('"worker started"') if self.log_path.exists() else 0
+        self.launch()
+        self.wait_until(
+            lambda: self.log_path.read_text().count('"worker started"') > started, f"worker {self.executor_id} start"
+        )
 
 
 @pytest.fixture
