@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from runwire.chats.models import Chat
 from runwire.chats.schemas import ChatCreate
 from runwire.db import utcnow
-from runwire.ownership import require_owned
+from runwire.ownership import lock_owned, require_owned
 from runwire.pagination import decode_newest_first, encode_newest_first
 from runwire.runs import service as runs_service
 
@@ -41,5 +41,6 @@ def list_chats(
 
 
 def delete_chat(chat: Chat, *, session: Session) -> None:
+    lock_owned(chat, noun="chat", session=session)
     runs_service.cancel_active_runs(chat.id, session=session)
     chat.deleted_at = chat.updated_at = utcnow()

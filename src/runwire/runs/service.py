@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from runwire.chats.models import Chat
 from runwire.db import utcnow
 from runwire.errors import Conflict, NotFound
+from runwire.ownership import lock_owned
 from runwire.runs.models import RunEvent, StepRun, WorkflowRun
 from runwire.runs.schemas import RunCreate
 from runwire.runs.signals import Signal, raise_signal
@@ -88,19 +89,24 @@ def transition_step(
 
 
 def lock_run(run_id: uuid.UUID, *, session: Session) -> WorkflowRun | None:
-    return session.scalars(sa.select(WorkflowRun).where(WorkflowRun.id == run_id).with_for_update()).one_or_none()
+    """The run, locked for this transaction and re-read: a copy loaded before the lock may be out of date."""
+    query = sa.select(WorkflowRun).where(WorkflowRun.id == run_id).with_for_update()
+    return session.scalars(query.execution_options(populate_existing=True)).one_or_none()
 
 
 def run_steps(run_id: uuid.UUID, *, session: Session) -> list[StepRun]:
-    return list(session.scalars(sa.select(StepRun).where(StepRun.run_id == run_id).order_by(StepRun.position)))
+    """The run's steps as committed now (call it after `lock_run`, which serialises writers to the run)."""
+    query = sa.select(StepRun).where(StepRun.run_id == run_id).order_by(StepRun.position)
+    return list(session.scalars(query.execution_options(populate_existing=True)))
 
 
 def create_run(chat: Chat, data: RunCreate, *, user_id: uuid.UUID, enqueue: Enqueue, session: Session) -> WorkflowRun:
     """Write the run and its steps as pending and queue it, in the chat's request order."""
     workflow = workflows_service.get_owned_workflow(data.workflow_id, user_id=user_id, session=session)
     steps = [StepDef.model_validate(s) for s in workflows_service.current_steps(workflow, session=session)]
-    # Serialises run creation per chat, so that chat_seq (the execution order) follows request order.
-    session.execute(sa.select(Chat.id).where(Chat.id == chat.id).with_for_update())
+    # Serialises run creation (and deletion) per chat, so that chat_seq (the execution order) follows request
+    # order and no run is added to a chat being deleted.
+    lock_owned(chat, noun="chat", session=session)
     last_seq = session.scalar(sa.select(sa.func.max(WorkflowRun.chat_seq)).where(WorkflowRun.chat_id == chat.id))
     run = WorkflowRun(
         chat_id=chat.id,

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from runwire.db import utcnow
 from runwire.errors import Forbidden, Invalid
-from runwire.ownership import require_owned
+from runwire.ownership import lock_owned, require_owned
 from runwire.pagination import decode_newest_first, encode_newest_first
 from runwire.workflows.models import Workflow, WorkflowVersion
 from runwire.workflows.schemas import StepDef, WorkflowCreate, WorkflowRead, WorkflowUpdate
@@ -62,6 +62,7 @@ def current_steps(workflow: Workflow, *, session: Session) -> list[dict[str, Any
 def update_workflow(workflow: Workflow, data: WorkflowUpdate, *, session: Session) -> list[dict[str, Any]]:
     if not data.model_fields_set:
         raise Invalid("Give at least one of name, description, steps.", details=[("body", "no field to change")])
+    lock_owned(workflow, noun="workflow", session=session)
     if "name" in data.model_fields_set:
         if data.name is None:
             raise Invalid("name cannot be null.", details=[("name", "cannot be null")])
@@ -83,6 +84,7 @@ def update_workflow(workflow: Workflow, data: WorkflowUpdate, *, session: Sessio
 
 
 def delete_workflow(workflow: Workflow, *, session: Session) -> None:
+    lock_owned(workflow, noun="workflow", session=session)
     workflow.deleted_at = workflow.updated_at = utcnow()
 
 
