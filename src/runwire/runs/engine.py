@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions, SetEnqueueOptions, SetWorkflowID
 from sqlalchemy.orm import Session
 
 from runwire.config import Settings
-from runwire.db import Database
+from runwire.db import Database, create_dbos_sqlite_engine
 from runwire.runs import lifecycle
 from runwire.runs.cancellation import running_tasks
 from runwire.runs.models import WorkflowRun
@@ -98,7 +99,7 @@ async def _attempts(run_id: uuid.UUID, step_id: str, tool: Tool, start: lifecycl
     timeout = start["timeoutSeconds"] or settings.default_step_timeout_seconds
     retries = start["retries"]
     for attempt in range(retries + 1):
-        if not await _write(lifecycle.start_attempt, run_id, step_id):
+        if attempt > 0 and not await _write(lifecycle.start_retry, run_id, step_id):
             raise asyncio.CancelledError
         try:
             inputs = registry.parse_inputs(tool, start["inputs"])
@@ -225,11 +226,16 @@ class Executor:
         self.database = database
         self.execute = execute
         self._client: DBOSClient | None = None
+        self._sqlite_engine: sa.Engine | None = None
 
     def start(self) -> None:
         if not self.execute:
             DBOS.migrate(self.settings.resolved_dbos_url)
-            self._client = DBOSClient(system_database_url=self.settings.resolved_dbos_url, application_name=APP_NAME)
+            self._client = DBOSClient(
+                system_database_url=self.settings.resolved_dbos_url,
+                system_database_engine=self._dbos_engine(),
+                application_name=APP_NAME,
+            )
             return
         self._launch(listen=True)
         self._wait_until_listening()
@@ -243,6 +249,7 @@ class Executor:
             "system_database_url": self.settings.resolved_dbos_url,
             "application_version": self.settings.application_version,
             "executor_id": self.settings.executor_id,
+            "system_database_engine": self._dbos_engine(),
             "log_level": "WARNING",
         }
         DBOS(config=config)
@@ -255,6 +262,14 @@ class Executor:
             polling_interval_sec=self.settings.queue_poll_seconds,
             on_conflict="always_update",
         )
+
+    def _dbos_engine(self) -> sa.Engine | None:
+        url = self.settings.resolved_dbos_url
+        if not url.startswith("sqlite"):
+            return None
+        if self._sqlite_engine is None:
+            self._sqlite_engine = create_dbos_sqlite_engine(url)
+        return self._sqlite_engine
 
     def _wait_until_listening(self, timeout: float = 3.0) -> None:
         """DBOS notices a newly registered queue on its next check (up to a second later); without this wait the
@@ -269,9 +284,12 @@ class Executor:
         if self._client is not None:
             self._client.destroy()
             self._client = None
-            return
-        DBOS.destroy()
-        _runtime = None
+        else:
+            DBOS.destroy()
+            _runtime = None
+        if self._sqlite_engine is not None:
+            self._sqlite_engine.dispose()
+            self._sqlite_engine = None
 
     def enqueue(self, run: Enqueued) -> None:
         # Priority is the run's place in its chat: the partition runs them in request order even when two

@@ -72,7 +72,8 @@ def _template_context(run: WorkflowRun, definitions: list[StepDef], step_id: str
 
 
 def begin_step(run_id: uuid.UUID, step_id: str, *, session: Session) -> StepStart | str:
-    """Start a step with its rendered inputs, or return the status it already ended with."""
+    """Start a step and count its first attempt; return what the attempt needs, or the status the step already
+    ended with."""
     run = service.lock_run(run_id, session=session)
     if run is None:
         return Status.CANCELLED
@@ -91,6 +92,7 @@ def begin_step(run_id: uuid.UUID, step_id: str, *, session: Session) -> StepStar
         except templating.TemplateError as exc:
             _fail_step(run, step, service.error_info("invalid_template", exc.message), session=session)
             return Status.FAILED
+    step.attempts += 1  # the first attempt, or the one that repeats an attempt a crash interrupted
     return StepStart(
         toolId=step.tool_id,
         inputs=step.inputs,
@@ -120,8 +122,8 @@ def _append_log(step: StepRun, message: str) -> None:
         step.logs = [*step.logs, {"at": utcnow().isoformat(), "message": message}]
 
 
-def start_attempt(run_id: uuid.UUID, step_id: str, *, session: Session) -> bool:
-    """Count an attempt; False when the step is no longer running (so the attempt must not happen)."""
+def start_retry(run_id: uuid.UUID, step_id: str, *, session: Session) -> bool:
+    """Count a further attempt; False when the step is no longer running (so the attempt must not happen)."""
     run = service.lock_run(run_id, session=session)
     if run is None:
         return False
