@@ -1,0 +1,217 @@
+"""The run list reads through the (chat_id, chat_seq) index, and its steps through step_run's primary key, at 100k
+runs: the exact statements `listing.list_chat_runs` sends are EXPLAINed on PostgreSQL and on SQLite."""
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from runwire import schema
+from runwire.config import Settings
+from runwire.db import create_db_engine
+from runwire.pagination import encode_cursor
+from runwire.runs import listing
+from tests.conftest import fresh_postgres_database
+
+RUNS = 100_000
+CHATS = 1_000
+STEPS_PER_RUN = 3
+RUNS_PER_CHAT = RUNS // CHATS
+USER_ID = uuid.UUID("00000000-0000-4000-8000-000000000001")
+WORKFLOW_ID = uuid.UUID("00000000-0000-4000-8000-000000000002")
+
+# Run n belongs to chat n % CHATS and is its (n // CHATS + 1)-th run; every run has STEPS_PER_RUN steps.
+POSTGRES_FILL = [
+    """INSERT INTO "user" (id, email, name, password_hash, created_at)
+       VALUES (:user_id, 'plan@example.com', 'Plan', 'x', now())""",
+    """INSERT INTO workflow (id, user_id, name, current_version, created_at, updated_at)
+       VALUES (:workflow_id, :user_id, 'plan', 1, now(), now())""",
+    """INSERT INTO workflow_version (workflow_id, version, steps, created_at)
+       VALUES (:workflow_id, 1, '[]'::jsonb, now())""",
+    """INSERT INTO chat (id, user_id, title, created_at, updated_at)
+       SELECT md5('chat' || c)::uuid, :user_id, 'chat ' || c, now(), now() FROM generate_series(0, :chats - 1) c""",
+    """INSERT INTO workflow_run (id, chat_id, workflow_id, workflow_version, chat_seq, status, input, error,
+                                 last_event_seq, created_at, started_at, completed_at)
+       SELECT md5('run' || n)::uuid, md5('chat' || (n % :chats))::uuid, :workflow_id, 1, n / :chats + 1,
+              'completed', '{}'::jsonb, NULL, 0, now(), now(), now()
+       FROM generate_series(0, :runs - 1) n""",
+    """INSERT INTO step_run (run_id, step_id, position, name, tool_id, status, inputs, output, error, attempts, logs,
+                             started_at, completed_at)
+       SELECT md5('run' || n)::uuid, 'step' || k, k, NULL, 'delay', 'completed', '{}'::jsonb, '{}'::jsonb, NULL, 1,
+              '[]'::jsonb, now(), now()
+       FROM generate_series(0, :runs - 1) n, generate_series(0, :steps - 1) k""",
+]
+# SQLite keeps a UUID as 32 hex digits: chats are numbered from 8 * 16**31 up, runs from 0 up, so none collide.
+T0 = "'2026-01-01 00:00:00.000000'"
+SQLITE_FILL = [
+    f"""INSERT INTO "user" (id, email, name, password_hash, created_at)
+        VALUES (:user_id, 'plan@example.com', 'Plan', 'x', {T0})""",
+    f"""INSERT INTO workflow (id, user_id, name, current_version, created_at, updated_at)
+        VALUES (:workflow_id, :user_id, 'plan', 1, {T0}, {T0})""",
+    f"""INSERT INTO workflow_version (workflow_id, version, steps, created_at) VALUES (:workflow_id, 1, '[]', {T0})""",
+    f"""WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i + 1 < :chats)
+        INSERT INTO chat (id, user_id, title, created_at, updated_at)
+        SELECT printf('8%031x', i), :user_id, 'chat ' || i, {T0}, {T0} FROM c""",
+    f"""WITH RECURSIVE r(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM r WHERE n + 1 < :runs)
+        INSERT INTO workflow_run (id, chat_id, workflow_id, workflow_version, chat_seq, status, input, error,
+                                  last_event_seq, created_at, started_at, completed_at)
+        SELECT printf('%032x', n), printf('8%031x', n % :chats), :workflow_id, 1, n / :chats + 1, 'completed', '{{}}',
+               NULL, 0, {T0}, {T0}, {T0}
+        FROM r""",
+    f"""WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i + 1 < :steps)
+        INSERT INTO step_run (run_id, step_id, position, name, tool_id, status, inputs, output, error, attempts, logs,
+                              started_at, completed_at)
+        SELECT workflow_run.id, 'step' || k.i, k.i, NULL, 'delay', 'completed', '{{}}', '{{}}', NULL, 1, '[]',
+               {T0}, {T0}
+        FROM workflow_run, k""",
+]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def filled_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """An engine on a database at the newest schema holding RUNS runs across CHATS chats, analysed."""
+    if request.param == "sqlite":
+        engine = create_db_engine(f"sqlite:///{tmp_path_factory.mktemp('plan') / 'plan.db'}")
+        try:
+            _fill(engine, SQLITE_FILL)
+            yield engine
+        finally:
+            engine.dispose()
+        return
+    with fresh_postgres_database() as url:
+        engine = create_db_engine(Settings(database_url=url).resolved_database_url)
+        try:
+            _fill(engine, POSTGRES_FILL)
+            yield engine
+        finally:
+            engine.dispose()
+
+
+def _fill(engine: Engine, statements: list[str]) -> None:
+    schema.upgrade(engine)
+    native = engine.dialect.name == "postgresql"
+    values: dict[str, Any] = {
+        "user_id": USER_ID if native else USER_ID.hex,
+        "workflow_id": WORKFLOW_ID if native else WORKFLOW_ID.hex,
+        "chats": CHATS,
+        "runs": RUNS,
+        "steps": STEPS_PER_RUN,
+    }
+    with engine.begin() as connection:
+        for statement in statements:
+            query = sa.text(statement)
+            connection.execute(query, {name: values[name] for name in query.compile().params})
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("ANALYZE")
+        assert connection.scalar(sa.text("SELECT count(*) FROM workflow_run")) == RUNS
+        assert connection.scalar(sa.text("SELECT count(*) FROM step_run")) == RUNS * STEPS_PER_RUN
+
+
+def chat_id_of(engine: Engine, index: int) -> uuid.UUID:
+    with engine.connect() as connection:
+        value = connection.scalar(
+            sa.text("SELECT chat_id FROM workflow_run WHERE chat_seq = 1 ORDER BY id LIMIT 1 OFFSET :index"),
+            {"index": index},
+        )
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(hex=value)
+
+
+def captured_statements(engine: Engine, run_filter: listing.RunFilter, chat_id: uuid.UUID) -> list[tuple[str, Any]]:
+    """The statements `list_chat_runs` sends, with their parameters, and checks it listed the chat's runs."""
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        with Session(engine) as session:
+            runs, _ = listing.list_chat_runs(chat_id, run_filter, session=session)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    expected = run_filter.limit or RUNS_PER_CHAT
+    assert len(runs) == expected and all(run["chatId"] == str(chat_id) for run in runs)
+    assert all(len(run["steps"]) == STEPS_PER_RUN for run in runs)
+    return statements
+
+
+def postgres_uses(plan: list[str], index: str, table: str) -> bool:
+    pattern = re.compile(rf"Index (Only )?Scan (Backward )?using {index} on {table}\b|Bitmap Index Scan on {index}\b")
+    return any(pattern.search(line) for line in plan)
+
+
+def shown(plan: list[str]) -> str:
+    return "\n  ".join(line if len(line) < 160 else line[:150] + " ..." for line in plan)
+
+
+def explain(engine: Engine, statement: str, parameters: Any) -> list[str]:
+    prefix = "EXPLAIN " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql(prefix + statement, parameters).all()
+    return [str(row[0]) for row in rows] if engine.dialect.name == "postgresql" else [str(row[-1]) for row in rows]
+
+
+def index_on(engine: Engine, table: str, columns: list[str]) -> str:
+    """The name of the index the database keeps on exactly these columns of the table, in this order."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            rows = connection.execute(
+                sa.text("""SELECT i.relname, array_agg(a.attname ORDER BY k.n)
+                           FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+                           JOIN pg_class t ON t.oid = x.indrelid
+                           CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, n)
+                           JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+                           WHERE t.relname = :table GROUP BY i.relname"""),
+                {"table": table},
+            ).all()
+            found = {name: list(cols) for name, cols in rows}
+        else:
+            names = [row[1] for row in connection.exec_driver_sql(f"PRAGMA index_list('{table}')")]
+            found = {
+                name: [row[2] for row in connection.exec_driver_sql(f"PRAGMA index_info('{name}')")] for name in names
+            }
+    matches = [name for name, cols in found.items() if cols == columns]
+    assert len(matches) == 1, found
+    return str(matches[0])
+
+
+FILTERS = {
+    "all, oldest first": listing.RunFilter(),
+    "newest first, a page after a cursor": listing.RunFilter(descending=True, limit=20, cursor=encode_cursor([61])),
+}
+
+
+@pytest.mark.parametrize("case", list(FILTERS))
+def test_the_run_list_reads_through_indexes_at_100k_runs(filled_engine: Engine, case: str) -> None:
+    engine = filled_engine
+    postgres = engine.dialect.name == "postgresql"
+    run_index = index_on(engine, "workflow_run", ["chat_id", "chat_seq"])
+    step_index = index_on(engine, "step_run", ["run_id", "step_id"])
+    if postgres:
+        assert run_index == "uq_workflow_run_chat_id_chat_seq"
+
+    run_sql, step_sql = captured_statements(engine, FILTERS[case], chat_id_of(engine, 417))
+    run_plan = explain(engine, *run_sql)
+    step_plan = explain(engine, *step_sql)
+    print(f"\n[{engine.dialect.name}, {case}] run query plan:\n  " + shown(run_plan))
+    print(f"[{engine.dialect.name}, {case}] step query plan:\n  " + shown(step_plan))
+
+    assert "FROM workflow_run" in run_sql[0] and "FROM step_run" in step_sql[0]
+    if postgres:
+        assert postgres_uses(run_plan, run_index, "workflow_run"), run_plan
+        assert not any("Seq Scan on workflow_run" in line for line in run_plan), run_plan
+        assert postgres_uses(step_plan, step_index, "step_run"), step_plan
+        assert not any("Seq Scan on step_run" in line for line in step_plan), step_plan
+    else:
+        assert any(line.startswith(f"SEARCH workflow_run USING INDEX {run_index} (chat_id=?") for line in run_plan)
+        assert not any(line.startswith("SCAN workflow_run") for line in run_plan), run_plan
+        # The index hands the runs over in chat_seq order: no sort.
+        assert not any("TEMP B-TREE" in line for line in run_plan), run_plan
+        assert any(line.startswith(f"SEARCH step_run USING INDEX {step_index} (run_id=?)") for line in step_plan)
+        assert not any(line.startswith("SCAN step_run") for line in step_plan), step_plan
