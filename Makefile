@@ -21,11 +21,14 @@ lint: $(BIN)/runwire
 	$(BIN)/ruff check src tests migrations bench
 	$(BIN)/mypy
 
+# Every benchmark (stream, list vs floor, engine), each printing its table; under 10 minutes. Load comes from
+# wrk when installed (apt-get install wrk), else from an async httpx client; the output says which.
 bench: $(BIN)/runwire
-	$(BIN)/python -m bench.stream_bench
+	$(BIN)/python -m bench
 
+# The same harness with small counts and short loads (about a minute), so that it cannot rot.
 bench-quick: $(BIN)/runwire
-	$(BIN)/python -m bench.stream_bench --quick
+	$(BIN)/python -m bench --quick
 
 clean:
 	rm -rf $(VENV) .runwire

@@ -48,10 +48,13 @@ def parse_timestamp(value: str) -> float:
 class Server:
     """`runwire serve` from this venv on a free 127.0.0.1 port, with its output in `log_path`."""
 
-    def __init__(self, data_dir: Path, log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, log_path: Path, env: dict[str, str] | None = None, cpus: set[int] | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.log_path = log_path
         self.env = env or {}
+        self.cpus = cpus  # the CPUs the process may run on (all when None)
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -65,9 +68,14 @@ class Server:
             raise RuntimeError("the server is not started")
         return self.process.pid
 
-    def start(self) -> None:
+    def command(self) -> list[str]:
         runwire = str(Path(sys.executable).parent / "runwire")
-        command = [runwire, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
+        return [runwire, "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
+
+    def start(self) -> None:
+        command = self.command()
+        if self.cpus is not None:
+            command = ["taskset", "--cpu-list", ",".join(map(str, sorted(self.cpus))), *command]
         # Inherited RUNWIRE_* settings (a PostgreSQL URL, say) would change what is measured: only ours apply.
         env = {key: value for key, value in os.environ.items() if not key.startswith("RUNWIRE_")} | self.env
         with self.log_path.open("ab") as log:
@@ -154,6 +162,16 @@ class Api:
             "POST", f"/api/chats/{chat_id}/workflow-runs", 202, {"workflowId": workflow_id}
         )
         return str(run["id"])
+
+    @property
+    def session_cookie(self) -> str:
+        """`runwire_session=<token>`, for a load generator that sends the request as this user."""
+        return f"runwire_session={self.client.cookies['runwire_session']}"
+
+    async def list_runs(self, chat_id: str) -> list[dict[str, Any]]:
+        data: dict[str, Any] = await self._call("GET", f"/api/chats/{chat_id}/workflow-runs", 200)
+        runs: list[dict[str, Any]] = data["workflowRuns"]
+        return runs
 
     async def get_run(self, chat_id: str, run_id: str) -> dict[str, Any]:
         run: dict[str, Any] = await self._call("GET", f"/api/chats/{chat_id}/workflow-runs/{run_id}", 200)

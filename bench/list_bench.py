@@ -1,0 +1,316 @@
+"""Benchmark of the seed endpoint, `GET /api/chats/:chatId/workflow-runs`, against its floor.
+
+- List vs floor: requests/s of the list of a chat of 50 runs x 5 `template` steps, side by side with apps that
+  return the very same bytes from memory under the same uvicorn settings (bench/floor_apps.py), and /api/liveness.
+- Cost growth: p50/p99 latency (one connection) at 1, 10, 100 and 1,000 runs in the chat, and at ~1,000 vs
+  1,000,000 runs in the database in other chats.
+- Statements per list request, counted in-process (bench/statements.py), at 1 and 1,000 runs.
+- Memory: server RSS while listing a 1,000-run chat 100 times after a warm-up.
+
+The 50 runs are made through the public API and executed by the engine of a real `runwire serve` on a fresh
+temporary data dir (the embedded SQLite default). The larger chats and the volume in other chats are clones of
+those runs written by bench/bulk_load.py while the server is stopped: executing 1,000 runs in one chat through
+the engine would take minutes (runs of a chat execute one at a time). The server is pinned to one core and the
+load generator (wrk, or httpx without it) to the other. Numbers are information: the exit status is 0 whenever the
+harness itself worked.
+
+    python -m bench.list_bench [--quick]
+"""
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench.bulk_load import BulkLoader
+from bench.common import Api, Server
+from bench.floor_apps import KINDS, FloorServer
+from bench.loadgen import Load, drive, generator_name, split_cores
+from bench.report import Figure, print_table
+from bench.seeding import request_runs, template_steps, wait_until_ended
+from bench.statements import first_word, statements_per_request
+
+CONNECTIONS = 16
+SEED_RUNS = 50
+STEPS_PER_RUN = 5
+GROWTH = (1, 10, 100, 1_000)
+BASELINE_OTHER_RUNS = 1_000
+RUNS_PER_OTHER_CHAT = 100
+SEED_TIMEOUT = 120.0
+MEMORY_WARMUP = 10
+MEMORY_LISTS = 100
+GOAL_VS_CEILING = 0.8
+GOAL_VS_FLOOR = 0.3
+GOAL_VOLUME_GROWTH = 1.3
+GOAL_STATEMENTS = 3
+
+
+@dataclass(frozen=True)
+class Scale:
+    throughput_seconds: float
+    rounds: int
+    latency_seconds: float
+    volume_runs: int
+
+
+FULL = Scale(throughput_seconds=5.0, rounds=2, latency_seconds=4.0, volume_runs=1_000_000)
+QUICK = Scale(throughput_seconds=1.0, rounds=1, latency_seconds=1.0, volume_runs=20_000)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    cookie: str
+    main_chat: str
+    growth_chats: dict[int, str]
+
+    def path(self, chat_id: str) -> str:
+        return f"/api/chats/{chat_id}/workflow-runs"
+
+
+@dataclass(frozen=True)
+class Latency:
+    runs: int
+    body_bytes: int
+    load: Load
+
+
+@dataclass(frozen=True)
+class Results:
+    body_bytes: int
+    throughput: dict[str, Load]
+    growth: list[Latency]
+    volume_runs: tuple[int, int]
+    volume: list[tuple[Latency, Latency]]
+    statements: dict[int, list[str]]
+    memory_kb: tuple[int, int, int]
+
+
+async def seed_through_api(server: Server) -> Seeded:
+    api = Api(server.url, max_connections=32)
+    try:
+        await api.sign_up()
+        workflow_id = await api.create_workflow("bench list", template_steps(STEPS_PER_RUN))
+        main_chat = await api.create_chat("bench list")
+        growth = {runs: await api.create_chat(f"bench growth {runs}") for runs in GROWTH}
+        await request_runs(api, main_chat, workflow_id, SEED_RUNS)
+        await wait_until_ended(api, [main_chat], SEED_TIMEOUT)
+        return Seeded(api.session_cookie, main_chat, growth)
+    finally:
+        await api.aclose()
+
+
+def add_clones(data_dir: Path, seeded: Seeded, *, growth: bool, other_runs: int) -> int:
+    """Clone the seeded runs into the growth chats (when `growth`) and into new chats of the same user, then return
+    the number of runs in the database."""
+    loader = BulkLoader(data_dir)
+    try:
+        templates = loader.templates(seeded.main_chat)
+        if growth:
+            for runs, chat_id in seeded.growth_chats.items():
+                loader.add_runs(templates, [chat_id], runs)
+        chats = loader.add_chats(loader.chat_owner(seeded.main_chat), other_runs // RUNS_PER_OTHER_CHAT, "bench volume")
+        loader.add_runs(templates, chats, RUNS_PER_OTHER_CHAT)
+        return loader.run_count()
+    finally:
+        loader.close()
+
+
+def get_body(url: str, cookie: str) -> bytes:
+    response = httpx.get(url, headers={"Cookie": cookie}, timeout=60)
+    if response.status_code != 200:
+        raise RuntimeError(f"GET {url}: {response.status_code} {response.text[:300]}")
+    return response.content
+
+
+def best_throughput(targets: dict[str, str], cookie: str, scale: Scale, cpus: set[int] | None) -> dict[str, Load]:
+    """Every target loaded in turn, round after round, after a warm-up; the best round of each."""
+    headers = [f"Cookie: {cookie}"]
+    for url in targets.values():
+        drive(url, connections=CONNECTIONS, seconds=min(1.0, scale.throughput_seconds), headers=headers, cpus=cpus)
+    rounds: dict[str, list[Load]] = {name: [] for name in targets}
+    for _ in range(scale.rounds):
+        for name, url in targets.items():
+            load = drive(url, connections=CONNECTIONS, seconds=scale.throughput_seconds, headers=headers, cpus=cpus)
+            if load.errors:
+                raise RuntimeError(f"{name}: {load.errors} failed request(s) under load")
+            rounds[name].append(load)
+    return {name: max(loads, key=lambda load: load.rps) for name, loads in rounds.items()}
+
+
+def latency(server: Server, seeded: Seeded, chat_id: str, runs: int, scale: Scale, cpus: set[int] | None) -> Latency:
+    url = server.url + seeded.path(chat_id)
+    body = get_body(url, seeded.cookie)
+    headers = [f"Cookie: {seeded.cookie}"]
+    drive(url, connections=1, seconds=min(1.0, scale.latency_seconds), headers=headers, cpus=cpus)  # warm-up
+    load = drive(url, connections=1, seconds=scale.latency_seconds, headers=headers, cpus=cpus)
+    if load.errors:
+        raise RuntimeError(f"list of {runs} runs: {load.errors} failed request(s)")
+    return Latency(runs, len(body), load)
+
+
+def memory(server: Server, url: str, cookie: str) -> tuple[int, int, int]:
+    """Server VmRSS before listing, after the warm-up lists, and after MEMORY_LISTS more."""
+    before = server.rss_kb()
+    with httpx.Client(headers={"Cookie": cookie}, timeout=60) as client:
+        for count in (MEMORY_WARMUP, MEMORY_LISTS):
+            for _ in range(count):
+                if client.get(url).status_code != 200:
+                    raise RuntimeError(f"GET {url} failed while measuring memory")
+            if count == MEMORY_WARMUP:
+                warm = server.rss_kb()
+    return before, warm, server.rss_kb()
+
+
+@contextmanager
+def floor_servers(tmp: Path, body: bytes, cpus: set[int] | None) -> Iterator[dict[str, FloorServer]]:
+    body_file = tmp / "body.json"
+    body_file.write_bytes(body)
+    with ExitStack() as stack:
+        servers = {}
+        for kind in KINDS:
+            server = FloorServer(kind, body_file, tmp / f"floor-{kind}.log", cpus)
+            stack.callback(server.stop)
+            server.start()
+            servers[kind] = server
+        yield servers
+
+
+def bench(tmp: Path, scale: Scale) -> Results:
+    server_cpus, load_cpus = split_cores()
+    data_dir = tmp / "data"
+    server = Server(data_dir, tmp / "server.log", cpus=server_cpus)
+    try:
+        server.start()
+        seeded = asyncio.run(seed_through_api(server))
+        server.stop()
+        baseline_runs = add_clones(data_dir, seeded, growth=True, other_runs=BASELINE_OTHER_RUNS)
+        server.start()
+        body = get_body(server.url + seeded.path(seeded.main_chat), seeded.cookie)
+        with floor_servers(tmp, body, server_cpus) as floors:
+            targets = {"list": server.url + seeded.path(seeded.main_chat), "liveness": server.url + "/api/liveness"}
+            targets |= {kind: floor.url + "/floor" for kind, floor in floors.items()}
+            throughput = best_throughput(targets, seeded.cookie, scale, load_cpus)
+        growth = [latency(server, seeded, chat, runs, scale, load_cpus) for runs, chat in seeded.growth_chats.items()]
+        volume_chats = {SEED_RUNS: seeded.main_chat} | {runs: seeded.growth_chats[runs] for runs in (1, 1_000)}
+        before = {runs: latency(server, seeded, chat, runs, scale, load_cpus) for runs, chat in volume_chats.items()}
+        biggest = server.url + seeded.path(seeded.growth_chats[max(GROWTH)])
+        memory_kb = memory(server, biggest, seeded.cookie)
+        server.stop()
+        counted = statements_per_request(
+            data_dir, seeded.cookie, [seeded.path(seeded.growth_chats[runs]) for runs in (1, max(GROWTH))]
+        )
+        statements = dict(zip((1, max(GROWTH)), counted.values(), strict=True))
+        total_runs = add_clones(data_dir, seeded, growth=False, other_runs=scale.volume_runs - BASELINE_OTHER_RUNS)
+        server.start()
+        volume = [
+            (before[runs], latency(server, seeded, chat, runs, scale, load_cpus)) for runs, chat in volume_chats.items()
+        ]
+    finally:
+        server.stop()
+    return Results(len(body), throughput, growth, (baseline_runs, total_runs), volume, statements, memory_kb)
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else float("nan")
+
+
+def figures(results: Results) -> list[Figure]:
+    rps = {name: load.rps for name, load in results.throughput.items()}
+    kb = results.body_bytes / 1024
+    out = [Figure(f"req/s {name}", f"{value:,.0f}") for name, value in rps.items()]
+    vs_ceiling, vs_floor = _ratio(rps["list"], rps["fastapi"]), _ratio(rps["list"], rps["bare"])
+    out += [
+        Figure(
+            f"list ({kb:.1f} KB) / FastAPI route, same bytes",
+            f"{vs_ceiling:.2f}",
+            f">= {GOAL_VS_CEILING:g}",
+            vs_ceiling >= GOAL_VS_CEILING,
+        ),
+        Figure(
+            f"list ({kb:.1f} KB) / bare ASGI, same bytes",
+            f"{vs_floor:.2f}",
+            f">= {GOAL_VS_FLOOR:g}",
+            vs_floor >= GOAL_VS_FLOOR,
+        ),
+        Figure("list / sync FastAPI route, same bytes", f"{_ratio(rps['list'], rps['fastapi-sync']):.2f}"),
+        Figure("liveness / FastAPI route, small dict", f"{_ratio(rps['liveness'], rps['fastapi-dict']):.2f}"),
+        Figure("liveness / bare ASGI", f"{_ratio(rps['liveness'], rps['bare']):.2f}"),
+    ]
+    for item in results.growth:
+        out.append(
+            Figure(
+                f"list latency p50/p99, {item.runs} runs ({item.body_bytes / 1024:,.1f} KB)",
+                f"{item.load.p50_ms:.2f} / {item.load.p99_ms:.2f} ms",
+            )
+        )
+    smallest = results.growth[0]
+    for item in results.growth[1:]:
+        per_kb = _ratio(item.load.p50_ms - smallest.load.p50_ms, (item.body_bytes - smallest.body_bytes) / 1024)
+        out.append(Figure(f"  added p50 per added KB, 1 -> {item.runs} runs", f"{per_kb * 1000:.1f} us/KB"))
+    baseline, total = results.volume_runs
+    for before, after in results.volume:
+        growth = _ratio(after.load.p50_ms, before.load.p50_ms)
+        out.append(
+            Figure(
+                f"p50 at {total:,} / {baseline:,} runs in db, chat of {before.runs}",
+                f"{growth:.2f} ({before.load.p50_ms:.2f} -> {after.load.p50_ms:.2f} ms)",
+                f"<= {GOAL_VOLUME_GROWTH:g}",
+                growth <= GOAL_VOLUME_GROWTH,
+            )
+        )
+    for runs, sent in results.statements.items():
+        kinds = ", ".join(f"{first_word(s)}" for s in sent)
+        selects = sum(first_word(s) == "SELECT" for s in sent)
+        out.append(
+            Figure(
+                f"SQL statements per list, {runs} run(s)",
+                f"{len(sent)} ({kinds})",
+                f"<= {GOAL_STATEMENTS} queries",
+                selects <= GOAL_STATEMENTS,
+            )
+        )
+    before_kb, warm_kb, after_kb = results.memory_kb
+    out.append(
+        Figure(
+            f"server RSS listing 1,000 runs: before / +{MEMORY_WARMUP} / +{MEMORY_LISTS} more",
+            f"{before_kb / 1024:.1f} / {warm_kb / 1024:.1f} / {after_kb / 1024:.1f} MiB",
+            "no growth after warm-up",
+            after_kb - warm_kb <= 0.02 * warm_kb,
+        )
+    )
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.list_bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short loads and 20k runs of volume; under 30 s")
+    args = parser.parse_args(argv)
+    scale = QUICK if args.quick else FULL
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="runwire-bench-", ignore_cleanup_errors=True) as tmp:
+        results = bench(Path(tmp), scale)
+    print_table("run list (GET /api/chats/:chatId/workflow-runs)", figures(results))
+    generator = generator_name()
+    print(
+        f"load: {generator}, {CONNECTIONS} connections ({'1 thread' if generator == 'wrk' else 'asyncio'}) for "
+        f"req/s, best of {scale.rounds} x {scale.throughput_seconds:g} s; 1 connection for latency, "
+        f"{scale.latency_seconds:g} s; server and load on separate cores: {split_cores()}"
+    )
+    print(
+        f"list: {SEED_RUNS} runs x {STEPS_PER_RUN} template steps made through the API; larger chats and "
+        f"{results.volume_runs[1]:,} runs of volume cloned from them by the bulk loader"
+        + (" (quick mode: a small volume)" if args.quick else "")
+    )
+    print(f"took {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Runs made through the public API: a workflow of sequential `template` steps, runs requested in chats, and a wait
+until they have all ended."""
+
+import asyncio
+import time
+from typing import Any
+
+from bench.common import Api
+
+FINAL = frozenset({"completed", "failed", "cancelled"})
+POLL_SECONDS = 0.05
+
+
+def template_steps(count: int) -> list[dict[str, Any]]:
+    """`count` sequential `template` steps, each rendering its upstream step's text: real work, no waiting."""
+    steps: list[dict[str, Any]] = [{"id": "s0", "name": "Step 0", "toolId": "template", "inputs": {"template": "go"}}]
+    for i in range(1, count):
+        text = f"{{{{ steps.s{i - 1}.output.text }}}} / step {i}"
+        steps.append(
+            {
+                "id": f"s{i}",
+                "name": f"Step {i}",
+                "toolId": "template",
+                "inputs": {"template": text},
+                "dependsOn": [f"s{i - 1}"],
+            }
+        )
+    return steps
+
+
+async def request_runs(api: Api, chat_id: str, workflow_id: str, count: int) -> list[str]:
+    """Request `count` runs of the chat one after another (they execute in that order)."""
+    return [await api.start_run(chat_id, workflow_id) for _ in range(count)]
+
+
+async def wait_until_ended(api: Api, chat_ids: list[str], timeout: float) -> dict[str, list[dict[str, Any]]]:
+    """Each chat's runs once every one has ended; fails if one did not complete."""
+    deadline = time.monotonic() + timeout
+    pending = set(chat_ids)
+    ended: dict[str, list[dict[str, Any]]] = {}
+    while pending:
+        listed = await asyncio.gather(*(api.list_runs(chat_id) for chat_id in sorted(pending)))
+        for chat_id, runs in zip(sorted(pending), listed, strict=True):
+            if all(run["status"] in FINAL for run in runs):
+                ended[chat_id] = runs
+                pending.discard(chat_id)
+        if pending and time.monotonic() > deadline:
+            raise RuntimeError(f"runs of {len(pending)} chat(s) still not ended after {timeout:g} s")
+        if pending:
+            await asyncio.sleep(POLL_SECONDS)
+    failed = [run["id"] for runs in ended.values() for run in runs if run["status"] != "completed"]
+    if failed:
+        raise RuntimeError(f"{len(failed)} run(s) did not complete, e.g. {failed[0]}")
+    return ended
