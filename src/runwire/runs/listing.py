@@ -6,6 +6,7 @@ validation on the way out (the shapes are pinned by `schemas.RunRead` / `RunDeta
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -48,7 +49,16 @@ _STEP_COLUMNS = (
     StepRun.error,
 )
 _STEP_DETAIL_COLUMNS = (StepRun.inputs, StepRun.output, StepRun.attempts, StepRun.logs)
-_RAW_RUN_ID = sa.type_coerce(StepRun.run_id, sa.String)
+_RUN_IDS: sa.BindParameter[Any] = sa.bindparam("run_ids", expanding=True)
+# Built once (constructing the statement on every list cost as much as running it), keyed by (detail, text keys):
+# run ids read as stored are text on SQLite, matched against the column as text; on PostgreSQL they are UUIDs.
+_STEPS_OF_RUNS = {
+    (detail, text_keys): sa.select(*columns)
+    .where((sa.type_coerce(StepRun.run_id, sa.String) if text_keys else StepRun.run_id).in_(_RUN_IDS))
+    .order_by(StepRun.position)
+    for detail, columns in ((False, _STEP_COLUMNS), (True, _STEP_COLUMNS + _STEP_DETAIL_COLUMNS))
+    for text_keys in (False, True)
+}
 _STORED_TIMESTAMP_LENGTH = len("2024-02-04 12:00:00.000000")  # SQLAlchemy's SQLite storage format
 
 
@@ -79,52 +89,55 @@ def _uuid(value: str | uuid.UUID) -> str:
     return str(value)
 
 
-def _run_dict(row: sa.Row[Any]) -> dict[str, Any]:
+def _run_dict(row: Sequence[Any]) -> dict[str, Any]:
+    # Unpacked by position (the order of _RUN_COLUMNS): cheaper than a Row's attribute lookups, row after row.
+    run_id, chat_id, workflow_id, version, status, created_at, started_at, completed_at, error = row[:9]
     return {
-        "id": _uuid(row.id),
-        "chatId": _uuid(row.chat_id),
-        "workflowId": _uuid(row.workflow_id),
-        "status": row.status,
-        "startedAt": _ts(row.started_at),
-        "completedAt": _ts(row.completed_at),
+        "id": _uuid(run_id),
+        "chatId": _uuid(chat_id),
+        "workflowId": _uuid(workflow_id),
+        "status": status,
+        "startedAt": _ts(started_at),
+        "completedAt": _ts(completed_at),
         "steps": [],
-        "createdAt": _ts(row.created_at),
-        "workflowVersion": row.workflow_version,
-        "error": row.error,
+        "createdAt": _ts(created_at),
+        "workflowVersion": version,
+        "error": error,
     }
 
 
-def _step_dict(row: sa.Row[Any], detail: bool) -> dict[str, Any]:
+def _step_dict(row: Sequence[Any], detail: bool) -> dict[str, Any]:
+    _run_id, step_id, name, tool_id, status, started_at, completed_at, error = row[:8]
     step = {
-        "id": row.step_id,
-        "status": row.status,
-        "startedAt": _ts(row.started_at),
-        "completedAt": _ts(row.completed_at),
-        "name": row.name,
-        "toolId": row.tool_id,
-        "error": row.error,
+        "id": step_id,
+        "status": status,
+        "startedAt": _ts(started_at),
+        "completedAt": _ts(completed_at),
+        "name": name,
+        "toolId": tool_id,
+        "error": error,
     }
     if detail:
-        step.update(inputs=row.inputs, output=row.output, attempts=row.attempts, logs=row.logs)
+        inputs, output, attempts, logs = row[8:12]  # _STEP_DETAIL_COLUMNS
+        step.update(inputs=inputs, output=output, attempts=attempts, logs=logs)
     return step
 
 
 def _with_steps(session: Session, run_rows: list[sa.Row[Any]], *, detail: bool) -> list[dict[str, Any]]:
-    runs = [_run_dict(row) for row in run_rows]
-    if not runs:
-        return runs
-    columns = _STEP_COLUMNS + _STEP_DETAIL_COLUMNS if detail else _STEP_COLUMNS
+    if not run_rows:
+        return []
     # Core, not ORM, execution: the rows are plain tuples either way, and the ORM's result machinery costs more.
-    step_rows = (
-        session.connection()
-        .execute(sa.select(*columns).where(_RAW_RUN_ID.in_([row.id for row in run_rows])).order_by(StepRun.position))
-        .all()
-    )
+    run_ids = [row[0] for row in run_rows]
+    query = _STEPS_OF_RUNS[detail, isinstance(run_ids[0], str)]
+    step_rows = session.connection().execute(query, {"run_ids": run_ids}).all()
     steps_by_run: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for step_row in step_rows:
-        steps_by_run[step_row.run_id].append(_step_dict(step_row, detail))
-    for run, row in zip(runs, run_rows, strict=True):
-        run["steps"] = steps_by_run[row.id]
+        steps_by_run[step_row[0]].append(_step_dict(step_row, detail))
+    runs = []
+    for row in run_rows:
+        run = _run_dict(row)
+        run["steps"] = steps_by_run[row[0]]
+        runs.append(run)
     return runs
 
 
