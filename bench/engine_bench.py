@@ -41,7 +41,7 @@ class Scale:
 
 
 FULL = Scale(chats=20, runs_per_chat=10, solo_runs=20)
-QUICK = Scale(chats=4, runs_per_chat=5, solo_runs=5)
+QUICK = Scale(chats=4, runs_per_chat=3, solo_runs=3)
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def figures(loaded: Throughput, solo: Alone) -> list[Figure]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.engine_bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="20 runs across 4 chats and 5 runs alone")
+    parser.add_argument("--quick", action="store_true", help="12 runs across 4 chats and 3 runs alone")
     args = parser.parse_args(argv)
     scale = QUICK if args.quick else FULL
     server_cpus, _ = split_cores()

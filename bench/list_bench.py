@@ -45,7 +45,7 @@ BASELINE_OTHER_RUNS = 1_000
 RUNS_PER_OTHER_CHAT = 100
 SEED_TIMEOUT = 120.0
 MEMORY_WARMUP = 10
-MEMORY_LISTS = 100
+MEMORY_LISTS = 100  # 20 in quick mode
 GOAL_VS_CEILING = 0.8
 GOAL_VS_FLOOR = 0.3
 GOAL_VOLUME_GROWTH = 1.3
@@ -57,11 +57,30 @@ class Scale:
     throughput_seconds: float
     rounds: int
     latency_seconds: float
+    warmup_seconds: float
     volume_runs: int
+    volume_chats: tuple[int, ...]  # the chats (by run count) whose latency is compared at both volumes
+    memory_lists: int
 
 
-FULL = Scale(throughput_seconds=5.0, rounds=2, latency_seconds=4.0, volume_runs=1_000_000)
-QUICK = Scale(throughput_seconds=1.0, rounds=1, latency_seconds=1.0, volume_runs=20_000)
+FULL = Scale(
+    throughput_seconds=5.0,
+    rounds=2,
+    latency_seconds=4.0,
+    warmup_seconds=1.0,
+    volume_runs=1_000_000,
+    volume_chats=(1, SEED_RUNS, 1_000),
+    memory_lists=MEMORY_LISTS,
+)
+QUICK = Scale(
+    throughput_seconds=0.7,
+    rounds=1,
+    latency_seconds=0.5,
+    warmup_seconds=0.2,
+    volume_runs=20_000,
+    volume_chats=(1, SEED_RUNS),
+    memory_lists=20,
+)
 
 
 @dataclass(frozen=True)
@@ -90,6 +109,7 @@ class Results:
     volume: list[tuple[Latency, Latency]]
     statements: dict[int, list[str]]
     memory_kb: tuple[int, int, int]
+    memory_lists: int
 
 
 async def seed_through_api(server: Server) -> Seeded:
@@ -133,7 +153,7 @@ def best_throughput(targets: dict[str, str], cookie: str, scale: Scale, cpus: se
     """Every target loaded in turn, round after round, after a warm-up; the best round of each."""
     headers = [f"Cookie: {cookie}"]
     for url in targets.values():
-        drive(url, connections=CONNECTIONS, seconds=min(1.0, scale.throughput_seconds), headers=headers, cpus=cpus)
+        drive(url, connections=CONNECTIONS, seconds=scale.warmup_seconds, headers=headers, cpus=cpus)
     rounds: dict[str, list[Load]] = {name: [] for name in targets}
     for _ in range(scale.rounds):
         for name, url in targets.items():
@@ -148,18 +168,18 @@ def latency(server: Server, seeded: Seeded, chat_id: str, runs: int, scale: Scal
     url = server.url + seeded.path(chat_id)
     body = get_body(url, seeded.cookie)
     headers = [f"Cookie: {seeded.cookie}"]
-    drive(url, connections=1, seconds=min(1.0, scale.latency_seconds), headers=headers, cpus=cpus)  # warm-up
+    drive(url, connections=1, seconds=scale.warmup_seconds, headers=headers, cpus=cpus)  # warm-up
     load = drive(url, connections=1, seconds=scale.latency_seconds, headers=headers, cpus=cpus)
     if load.errors:
         raise RuntimeError(f"list of {runs} runs: {load.errors} failed request(s)")
     return Latency(runs, len(body), load)
 
 
-def memory(server: Server, url: str, cookie: str) -> tuple[int, int, int]:
-    """Server VmRSS before listing, after the warm-up lists, and after MEMORY_LISTS more."""
+def memory(server: Server, url: str, cookie: str, lists: int) -> tuple[int, int, int]:
+    """Server VmRSS before listing, after the warm-up lists, and after `lists` more."""
     before = server.rss_kb()
     with httpx.Client(headers={"Cookie": cookie}, timeout=60) as client:
-        for count in (MEMORY_WARMUP, MEMORY_LISTS):
+        for count in (MEMORY_WARMUP, lists):
             for _ in range(count):
                 if client.get(url).status_code != 200:
                     raise RuntimeError(f"GET {url} failed while measuring memory")
@@ -197,11 +217,10 @@ def bench(tmp: Path, scale: Scale) -> Results:
             targets = {"list": server.url + seeded.path(seeded.main_chat), "liveness": server.url + "/api/liveness"}
             targets |= {kind: floor.url + "/floor" for kind, floor in floors.items()}
             throughput = best_throughput(targets, seeded.cookie, scale, load_cpus)
-        growth = [latency(server, seeded, chat, runs, scale, load_cpus) for runs, chat in seeded.growth_chats.items()]
-        volume_chats = {SEED_RUNS: seeded.main_chat} | {runs: seeded.growth_chats[runs] for runs in (1, 1_000)}
-        before = {runs: latency(server, seeded, chat, runs, scale, load_cpus) for runs, chat in volume_chats.items()}
+        chats = {runs: seeded.growth_chats[runs] for runs in GROWTH} | {SEED_RUNS: seeded.main_chat}
+        before = {runs: latency(server, seeded, chat, runs, scale, load_cpus) for runs, chat in chats.items()}
         biggest = server.url + seeded.path(seeded.growth_chats[max(GROWTH)])
-        memory_kb = memory(server, biggest, seeded.cookie)
+        memory_kb = memory(server, biggest, seeded.cookie, scale.memory_lists)
         server.stop()
         counted = statements_per_request(
             data_dir, seeded.cookie, [seeded.path(seeded.growth_chats[runs]) for runs in (1, max(GROWTH))]
@@ -210,11 +229,14 @@ def bench(tmp: Path, scale: Scale) -> Results:
         total_runs = add_clones(data_dir, seeded, growth=False, other_runs=scale.volume_runs - BASELINE_OTHER_RUNS)
         server.start()
         volume = [
-            (before[runs], latency(server, seeded, chat, runs, scale, load_cpus)) for runs, chat in volume_chats.items()
+            (before[runs], latency(server, seeded, chats[runs], runs, scale, load_cpus)) for runs in scale.volume_chats
         ]
     finally:
         server.stop()
-    return Results(len(body), throughput, growth, (baseline_runs, total_runs), volume, statements, memory_kb)
+    growth = [before[runs] for runs in GROWTH]
+    return Results(
+        len(body), throughput, growth, (baseline_runs, total_runs), volume, statements, memory_kb, scale.memory_lists
+    )
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -279,7 +301,7 @@ def figures(results: Results) -> list[Figure]:
     before_kb, warm_kb, after_kb = results.memory_kb
     out.append(
         Figure(
-            f"server RSS listing 1,000 runs: before / +{MEMORY_WARMUP} / +{MEMORY_LISTS} more",
+            f"server RSS listing 1,000 runs: before / +{MEMORY_WARMUP} / +{results.memory_lists} more",
             f"{before_kb / 1024:.1f} / {warm_kb / 1024:.1f} / {after_kb / 1024:.1f} MiB",
             "no growth after warm-up",
             after_kb - warm_kb <= 0.02 * warm_kb,
