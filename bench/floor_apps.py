@@ -4,6 +4,8 @@ uvicorn settings of `runwire serve` (src/runwire/cli.py).
 - `bare`: a bare ASGI callable — the floor: uvicorn, HTTP parsing and the socket, nothing else.
 - `fastapi`: a plain FastAPI `async def` route returning a `Response` of the bytes — the framework's own ceiling.
 - `fastapi-sync`: the same route as a plain `def`, so run in the threadpool as Runwire's routes are.
+- `fastapi-deps`: the sync route behind three sync dependencies chained as Runwire's list route has them (a
+  session generator, the caller, the chat), none touching a database: the framework's cost of that shape.
 - `fastapi-dict`: a FastAPI `async def` route returning a small dict (`{"data": {"status": "ok"}}`).
 
     python -m bench.floor_apps KIND BODY_FILE --port N
@@ -11,12 +13,12 @@ uvicorn settings of `runwire serve` (src/runwire/cli.py).
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import uvicorn
-from fastapi import FastAPI, Response
+from fastapi import Depends, FastAPI, Request, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bench.common import Server
@@ -59,6 +61,29 @@ def fastapi_sync_app(body: bytes) -> ASGIApp:
     return app
 
 
+def fastapi_deps_app(body: bytes) -> ASGIApp:
+    app = FastAPI()
+
+    def session() -> Iterator[object]:
+        yield object()
+
+    def caller(request: Request, db: Annotated[object, Depends(session, scope="function")]) -> str:
+        return request.cookies.get("runwire_session", "")
+
+    def chat(
+        path: str, who: Annotated[str, Depends(caller)], db: Annotated[object, Depends(session, scope="function")]
+    ) -> str:
+        return path
+
+    @app.get("/{path:path}")
+    def serve_bytes(
+        found: Annotated[str, Depends(chat)], db: Annotated[object, Depends(session, scope="function")]
+    ) -> Response:
+        return Response(body, media_type="application/json")
+
+    return app
+
+
 def fastapi_dict_app(body: bytes) -> ASGIApp:
     app = FastAPI()
 
@@ -73,6 +98,7 @@ KINDS: dict[str, Callable[[bytes], ASGIApp]] = {
     "bare": bare_app,
     "fastapi": fastapi_app,
     "fastapi-sync": fastapi_sync_app,
+    "fastapi-deps": fastapi_deps_app,
     "fastapi-dict": fastapi_dict_app,
 }
 

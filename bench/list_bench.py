@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,7 +58,7 @@ class Scale:
     throughput_seconds: float
     rounds: int
     latency_seconds: float
-    warmup_seconds: float
+    warmup_requests: int
     volume_runs: int
     volume_chats: tuple[int, ...]  # the chats (by run count) whose latency is compared at both volumes
     memory_lists: int
@@ -67,16 +68,16 @@ FULL = Scale(
     throughput_seconds=5.0,
     rounds=2,
     latency_seconds=4.0,
-    warmup_seconds=1.0,
+    warmup_requests=50,
     volume_runs=1_000_000,
     volume_chats=(1, SEED_RUNS, 1_000),
     memory_lists=MEMORY_LISTS,
 )
 QUICK = Scale(
-    throughput_seconds=0.7,
+    throughput_seconds=1.0,
     rounds=1,
-    latency_seconds=0.5,
-    warmup_seconds=0.2,
+    latency_seconds=1.0,
+    warmup_requests=5,
     volume_runs=20_000,
     volume_chats=(1, SEED_RUNS),
     memory_lists=20,
@@ -142,10 +143,13 @@ def add_clones(data_dir: Path, seeded: Seeded, *, growth: bool, other_runs: int)
         loader.close()
 
 
-def get_body(url: str, cookie: str) -> bytes:
-    response = httpx.get(url, headers={"Cookie": cookie}, timeout=60)
-    if response.status_code != 200:
-        raise RuntimeError(f"GET {url}: {response.status_code} {response.text[:300]}")
+def get_body(url: str, cookie: str, times: int = 1) -> bytes:
+    """The body of a GET of `url`, sent `times` times one after another (more than once to warm the server up)."""
+    with httpx.Client(headers={"Cookie": cookie}, timeout=60) as client:
+        for _ in range(times):
+            response = client.get(url)
+            if response.status_code != 200:
+                raise RuntimeError(f"GET {url}: {response.status_code} {response.text[:300]}")
     return response.content
 
 
@@ -153,7 +157,7 @@ def best_throughput(targets: dict[str, str], cookie: str, scale: Scale, cpus: se
     """Every target loaded in turn, round after round, after a warm-up; the best round of each."""
     headers = [f"Cookie: {cookie}"]
     for url in targets.values():
-        drive(url, connections=CONNECTIONS, seconds=scale.warmup_seconds, headers=headers, cpus=cpus)
+        get_body(url, cookie, scale.warmup_requests)
     rounds: dict[str, list[Load]] = {name: [] for name in targets}
     for _ in range(scale.rounds):
         for name, url in targets.items():
@@ -166,10 +170,8 @@ def best_throughput(targets: dict[str, str], cookie: str, scale: Scale, cpus: se
 
 def latency(server: Server, seeded: Seeded, chat_id: str, runs: int, scale: Scale, cpus: set[int] | None) -> Latency:
     url = server.url + seeded.path(chat_id)
-    body = get_body(url, seeded.cookie)
-    headers = [f"Cookie: {seeded.cookie}"]
-    drive(url, connections=1, seconds=scale.warmup_seconds, headers=headers, cpus=cpus)  # warm-up
-    load = drive(url, connections=1, seconds=scale.latency_seconds, headers=headers, cpus=cpus)
+    body = get_body(url, seeded.cookie, scale.warmup_requests)
+    load = drive(url, connections=1, seconds=scale.latency_seconds, headers=[f"Cookie: {seeded.cookie}"], cpus=cpus)
     if load.errors:
         raise RuntimeError(f"list of {runs} runs: {load.errors} failed request(s)")
     return Latency(runs, len(body), load)
@@ -192,13 +194,11 @@ def memory(server: Server, url: str, cookie: str, lists: int) -> tuple[int, int,
 def floor_servers(tmp: Path, body: bytes, cpus: set[int] | None) -> Iterator[dict[str, FloorServer]]:
     body_file = tmp / "body.json"
     body_file.write_bytes(body)
-    with ExitStack() as stack:
-        servers = {}
-        for kind in KINDS:
-            server = FloorServer(kind, body_file, tmp / f"floor-{kind}.log", cpus)
+    with ExitStack() as stack, ThreadPoolExecutor(len(KINDS)) as pool:
+        servers = {kind: FloorServer(kind, body_file, tmp / f"floor-{kind}.log", cpus) for kind in KINDS}
+        for server in servers.values():
             stack.callback(server.stop)
-            server.start()
-            servers[kind] = server
+        list(pool.map(FloorServer.start, servers.values()))  # side by side: each takes a second to import
         yield servers
 
 
@@ -262,6 +262,9 @@ def figures(results: Results) -> list[Figure]:
             vs_floor >= GOAL_VS_FLOOR,
         ),
         Figure("list / sync FastAPI route, same bytes", f"{_ratio(rps['list'], rps['fastapi-sync']):.2f}"),
+        Figure(
+            "list / sync route behind Runwire's 3 sync deps, no db", f"{_ratio(rps['list'], rps['fastapi-deps']):.2f}"
+        ),
         Figure("liveness / FastAPI route, small dict", f"{_ratio(rps['liveness'], rps['fastapi-dict']):.2f}"),
         Figure("liveness / bare ASGI", f"{_ratio(rps['liveness'], rps['bare']):.2f}"),
     ]

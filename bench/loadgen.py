@@ -49,12 +49,14 @@ def generator_name() -> str:
 
 
 def drive(url: str, *, connections: int, seconds: float, headers: Sequence[str] = (), cpus: set[int] | None) -> Load:
-    """Load `url` for `seconds` with `connections` keep-alive connections, from a child process on `cpus`."""
+    """Load `url` for `seconds` (whole seconds with wrk) with `connections` keep-alive connections, from a child
+    process on `cpus`."""
     pin = ["taskset", "--cpu-list", ",".join(map(str, sorted(cpus)))] if cpus else []
     header_args = [arg for header in headers for arg in ("--header", header)]
     if generator_name() == "wrk":
+        seconds = max(1, round(seconds))  # wrk takes whole seconds
         command = [*pin, "wrk", f"--threads={WRK_THREADS}", f"--connections={connections}"]
-        command += [f"--duration={seconds:g}s", "--latency", "--timeout=30s", *header_args, url]
+        command += [f"--duration={seconds}s", "--latency", "--timeout=30s", *header_args, url]
         return parse_wrk(_run(command, seconds), connections, seconds)
     command = [*pin, sys.executable, "-m", "bench.loadgen", url, f"--connections={connections}"]
     command += [f"--seconds={seconds:g}", *header_args]
