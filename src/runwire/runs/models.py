@@ -57,3 +57,16 @@ class RunEvent(Base):
     type: Mapped[str] = mapped_column(sa.String(32))
     data: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]
+
+
+class IdempotencyKey(Base):
+    """A client's Idempotency-Key on run creation: which run it made, for which request (see runs/idempotency.py)."""
+
+    __tablename__ = "idempotency_key"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("user.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("workflow_run.id", ondelete="CASCADE"), index=True)
+    # sha256 of the chat id and the canonical JSON of the validated body: a reuse for another request is refused.
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime]

@@ -2,14 +2,14 @@ import hashlib
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from runwire.deps import CurrentAuth, OwnedChat, SessionDep, get_database
 from runwire.errors import Invalid
 from runwire.ids import parse_uuid
 from runwire.pagination import LimitParam
-from runwire.runs import listing, service, stream
+from runwire.runs import idempotency, listing, service, stream
 from runwire.runs.engine import Executor
 from runwire.runs.models import WorkflowRun
 from runwire.runs.schemas import Order, RunCreate, RunDetail, RunList, RunRead
@@ -87,16 +87,28 @@ def list_runs(
     return Response(body, media_type="application/json", headers=headers)
 
 
+def idempotency_key(
+    auth: CurrentAuth, key: Annotated[str | None, Header(alias=idempotency.HEADER)] = None
+) -> str | None:
+    """After the session check and before the chat's: a malformed key is a 400, after 401 and ahead of 404."""
+    return idempotency.parse_key(key)
+
+
 @router.post("", status_code=202, response_model=Envelope[RunRead])
 def create_run(
+    key: Annotated[str | None, Depends(idempotency_key)],
     chat: OwnedChat,
     data: RunCreate,
     auth: CurrentAuth,
     session: SessionDep,
     executor: Annotated[Executor, Depends(get_executor)],
 ) -> Response:
-    run = service.create_run(chat, data, user_id=auth.user_id, enqueue=executor.enqueue, session=session)
-    return json_response({"data": listing.get_run(run.id, detail=False, session=session)}, status_code=202)
+    created = idempotency.create_run(
+        chat, data, user_id=auth.user_id, key=key, enqueue=executor.enqueue, session=session
+    )
+    headers = {"Idempotent-Replayed": "true"} if created.replayed else None
+    run = listing.get_run(created.run_id, detail=False, session=session)
+    return json_response({"data": run}, status_code=202, headers=headers)
 
 
 @router.get("/{workflowRunId}", response_model=Envelope[RunDetail])
