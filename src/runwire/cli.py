@@ -53,7 +53,7 @@ def recover(args: argparse.Namespace) -> None:
     from runwire.runs.engine import recover_executor
 
     settings = _settings(args)
-    database = Database(settings.resolved_database_url)
+    database = Database(settings.resolved_database_url, settings.database_pool_size)
     try:
         run_ids = recover_executor(settings, database, args.executor)
     finally:

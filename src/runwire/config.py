@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".runwire")
     database_url: str | None = None
     dbos_system_database_url: str | None = None
+    database_pool_size: int = Field(default=8, ge=3)
+    dbos_pool_size: int = Field(default=8, ge=2)
     session_ttl_hours: float = Field(default=168, gt=0)
     secure_cookies: bool = False
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)

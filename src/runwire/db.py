@@ -13,10 +13,19 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-POOL_SIZE = 20
-POOL_OVERFLOW = 20
-# Requests that may hold a session at once: well under both the pool and the 40 threads of the request threadpool.
-REQUEST_SLOTS = 16
+DEFAULT_POOL_SIZE = 8
+
+
+def pool_overflow(pool_size: int) -> int:
+    """Connections opened beyond the pool at peaks, closed again when returned."""
+    return pool_size // 2
+
+
+def request_slots(pool_size: int) -> int:
+    """Requests that may hold a session at once: under the pool (the executor and the stream reads need
+    connections too) and far under the 40 threads of the request threadpool."""
+    return max(1, pool_size - 2)
+
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -61,20 +70,20 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def create_db_engine(url: str) -> Engine:
+def create_db_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
     if url.startswith("sqlite"):
         database = sa.engine.make_url(url).database
         if database:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
             url,
-            pool_size=POOL_SIZE,
-            max_overflow=POOL_OVERFLOW,
+            pool_size=pool_size,
+            max_overflow=pool_overflow(pool_size),
             connect_args={"check_same_thread": False, "timeout": 30},
         )
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_pre_ping=True)
+    return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_overflow(pool_size), pool_pre_ping=True)
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any) -> None:
@@ -100,10 +109,10 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def create_dbos_sqlite_engine(url: str) -> Engine:
+def create_dbos_sqlite_engine(url: str, pool_size: int) -> Engine:
     """An engine for DBOS's SQLite system database in WAL mode with NORMAL sync, as Runwire's own: DBOS's default
     (a rollback journal, a full sync on every commit) costs milliseconds on each checkpoint of every step."""
-    engine = sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_overflow(pool_size))
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -116,8 +125,9 @@ def create_dbos_sqlite_engine(url: str) -> Engine:
 class Database:
     """One engine, two kinds of session: read-only ones and ones that write."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = create_db_engine(url)
+    def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+        self.pool_size = pool_size
+        self.engine = create_db_engine(url, pool_size)
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._write = sessionmaker(bind=writer, expire_on_commit=False)

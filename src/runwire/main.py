@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from runwire.auth.router import router as auth_router
 from runwire.chats.router import router as chats_router
 from runwire.config import Settings
-from runwire.db import REQUEST_SLOTS
+from runwire.db import request_slots
 from runwire.deps import request_is_authorised
 from runwire.errors import install_error_handlers
 from runwire.liveness import router as liveness_router
@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
         runtime = Runtime(settings, execute=run_executor)
         await run_in_threadpool(runtime.start)
         app.state.settings, app.state.database, app.state.executor = settings, runtime.database, runtime.executor
-        app.state.database_slots = asyncio.Semaphore(REQUEST_SLOTS)
+        app.state.database_slots = asyncio.Semaphore(request_slots(runtime.database.pool_size))
         try:
             yield
         finally:

@@ -11,7 +11,7 @@ from runwire.runs.signals import listener_for
 class Runtime:
     def __init__(self, settings: Settings, *, execute: bool) -> None:
         self.settings = settings
-        self.database = Database(settings.resolved_database_url)
+        self.database = Database(settings.resolved_database_url, settings.database_pool_size)
         self.executor = Executor(settings, self.database, execute=execute)
         self._listener = listener_for(settings.resolved_database_url)
 

@@ -36,6 +36,8 @@ QUEUE_NAME = "runwire-runs"
 WORKFLOW_NAME = "runwire.execute_run"
 MAX_DBOS_PRIORITY = 2**31 - 1
 PROGRESS_INTERVAL_SECONDS = 0.1
+TRANSIENT_ERROR_WAITS = (0.1, 0.5, 1.0, 2.0, 5.0)
+VISIBILITY_WAITS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 ENDED_DBOS_STATUSES = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
 
 T = TypeVar("T")
@@ -61,7 +63,25 @@ def _in_transaction(operation: Callable[..., T], *args: Any, **kwargs: Any) -> T
         return operation(*args, session=session, **kwargs)
 
 
+def _is_transient(exc: sa.exc.DBAPIError) -> bool:
+    """A lost or refused connection, or a lock that outlasted the busy timeout: worth trying again."""
+    return isinstance(exc, sa.exc.OperationalError) or exc.connection_invalidated
+
+
 async def _write(operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a lifecycle operation in its own transaction; they are idempotent, so a transient database error is
+    retried rather than failing the run."""
+    for wait in TRANSIENT_ERROR_WAITS:
+        try:
+            return await asyncio.to_thread(_in_transaction, operation, *args, **kwargs)
+        except sa.exc.DBAPIError as exc:
+            if not _is_transient(exc):
+                raise
+            log.warning(
+                "database error in the executor; trying again",
+                extra={"operation": operation.__name__, "error": str(exc.orig), "retry_in_seconds": wait},
+            )
+            await asyncio.sleep(wait)
     return await asyncio.to_thread(_in_transaction, operation, *args, **kwargs)
 
 
@@ -154,8 +174,14 @@ async def execute_step(run_id_text: str, step_id: str) -> str:
 
 
 async def _start_run(run_id: str) -> dict[str, Any] | None:
-    steps = await _write(lifecycle.start_run, uuid.UUID(run_id))
-    if steps is None:
+    # A run is queued just before the transaction that writes it commits (so that no committed run is ever left
+    # unqueued): an executor that dequeues it at once may not see it yet.
+    for wait in (*VISIBILITY_WAITS, None):
+        steps = await _write(lifecycle.start_run, uuid.UUID(run_id))
+        if steps != lifecycle.RUN_NOT_FOUND or wait is None:
+            break
+        await asyncio.sleep(wait)
+    if not isinstance(steps, list):
         return None
     return {"steps": steps, "maxParallel": _current().settings.max_parallel_steps}
 
@@ -234,6 +260,7 @@ class Executor:
             self._client = DBOSClient(
                 system_database_url=self.settings.resolved_dbos_url,
                 system_database_engine=self._dbos_engine(),
+                system_database_pool_size=self.settings.dbos_pool_size,
                 application_name=APP_NAME,
             )
             return
@@ -250,6 +277,7 @@ class Executor:
             "application_version": self.settings.application_version,
             "executor_id": self.settings.executor_id,
             "system_database_engine": self._dbos_engine(),
+            "sys_db_pool_size": self.settings.dbos_pool_size,
             "log_level": "WARNING",
         }
         DBOS(config=config)
@@ -268,7 +296,7 @@ class Executor:
         if not url.startswith("sqlite"):
             return None
         if self._sqlite_engine is None:
-            self._sqlite_engine = create_dbos_sqlite_engine(url)
+            self._sqlite_engine = create_dbos_sqlite_engine(url, self.settings.dbos_pool_size)
         return self._sqlite_engine
 
     def _wait_until_listening(self, timeout: float = 3.0) -> None:

@@ -19,6 +19,7 @@ from runwire.workflows.models import WorkflowVersion
 from runwire.workflows.schemas import StepDef
 
 MAX_LOG_ENTRIES = 200
+RUN_NOT_FOUND = "run_not_found"
 
 
 class PlannedStep(TypedDict):
@@ -41,10 +42,13 @@ def _definitions(run: WorkflowRun, *, session: Session) -> list[StepDef]:
     return [StepDef.model_validate(step) for step in version.steps]
 
 
-def start_run(run_id: uuid.UUID, *, session: Session) -> list[PlannedStep] | None:
-    """Mark the run running and return its steps in dependency order; None when it has already ended."""
+def start_run(run_id: uuid.UUID, *, session: Session) -> list[PlannedStep] | str | None:
+    """Mark the run running and return its steps in dependency order; None when it has already ended,
+    RUN_NOT_FOUND when no committed run has that id."""
     run = service.lock_run(run_id, session=session)
-    if run is None or is_final(run.status):
+    if run is None:
+        return RUN_NOT_FOUND
+    if is_final(run.status):
         return None
     if run.status == Status.PENDING:
         service.transition_run(run, Status.RUNNING, session=session)
