@@ -1,6 +1,6 @@
 """HTTP load from a separate process on its own core: `wrk` when installed, else an async httpx client.
 
-    python -m bench.loadgen URL --connections 16 --seconds 5 [--header "Cookie: ..."] [--cpu 1]
+    python -m bench.loadgen URL --connections 16 --seconds 5 [--header "Cookie: ..."] [--cpus 1]
 
 runs the httpx fallback and prints its result as JSON; `drive()` is what the benchmarks call.
 """
@@ -51,15 +51,15 @@ def generator_name() -> str:
 def drive(url: str, *, connections: int, seconds: float, headers: Sequence[str] = (), cpus: set[int] | None) -> Load:
     """Load `url` for `seconds` (whole seconds with wrk) with `connections` keep-alive connections, from a child
     process on `cpus`."""
-    pin = ["taskset", "--cpu-list", ",".join(map(str, sorted(cpus)))] if cpus else []
     header_args = [arg for header in headers for arg in ("--header", header)]
     if generator_name() == "wrk":
         seconds = max(1, round(seconds))  # wrk takes whole seconds
+        pin = ["taskset", "--cpu-list", ",".join(map(str, sorted(cpus)))] if cpus else []
         command = [*pin, "wrk", f"--threads={WRK_THREADS}", f"--connections={connections}"]
         command += [f"--duration={seconds}s", "--latency", "--timeout=30s", *header_args, url]
         return parse_wrk(_run(command, seconds), connections, seconds)
-    command = [*pin, sys.executable, "-m", "bench.loadgen", url, f"--connections={connections}"]
-    command += [f"--seconds={seconds:g}", *header_args]
+    command = [sys.executable, "-m", "bench.loadgen", url, f"--connections={connections}", f"--seconds={seconds:g}"]
+    command += [*header_args, *(["--cpus", ",".join(map(str, sorted(cpus)))] if cpus else [])]
     return Load(**json.loads(_run(command, seconds)))
 
 
@@ -131,7 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--header", action="append", default=[], help="'Name: value', repeatable")
+    parser.add_argument("--cpus", help="comma list of the CPUs to run on (os.sched_setaffinity)")
     args = parser.parse_args(argv)
+    if args.cpus:
+        os.sched_setaffinity(0, {int(cpu) for cpu in args.cpus.split(",")})
     headers = dict(tuple(part.strip() for part in header.split(":", 1)) for header in args.header)
     print(json.dumps(asdict(asyncio.run(_httpx_load(args.url, args.connections, args.seconds, headers)))))
     return 0
