@@ -48,3 +48,24 @@ def test_bad_id_then_missing_then_forbidden(client: TestClient) -> None:
     forbidden = client.get(runs_path(chat["id"]))
     assert forbidden.status_code == 403
     assert forbidden.json() == {"error": "Forbidden", "message": "You cannot access another user's chat."}
+
+
+def test_a_malformed_body_is_400_ahead_of_a_missing_or_foreign_resource(client: TestClient) -> None:
+    sign_up(client, "owner@example.com")
+    chat = new_chat(client)
+    workflow = client.post("/api/workflows", json={"name": "w", "steps": []})
+    assert workflow.status_code == 201, workflow.text
+    client.cookies.clear()
+    sign_up(client, "other@example.com")
+    missing = str(uuid.uuid4())
+    for method, path, body in (
+        ("POST", runs_path(missing), {"workflowId": "not-a-uuid"}),
+        ("POST", runs_path(chat["id"]), {}),
+        ("PATCH", f"/api/workflows/{missing}", {"steps": [{"id": 1}]}),
+        ("PATCH", f"/api/workflows/{workflow.json()['data']['id']}", {"name": 42}),
+    ):
+        response = client.request(method, path, json=body)
+        assert response.status_code == 400, (method, path, response.text)
+        assert response.json()["error"] == "Bad Request" and response.json()["details"]
+    assert client.post(runs_path(missing), json={"workflowId": str(uuid.uuid4())}).status_code == 404
+    assert client.post(runs_path(chat["id"]), json={"workflowId": str(uuid.uuid4())}).status_code == 403

@@ -5,7 +5,7 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from runwire.deps import CurrentAuth, OwnedChat, SessionDep, get_database
+from runwire.deps import CurrentAuth, OwnedChat, SessionDep, checked_body, get_database
 from runwire.errors import Invalid
 from runwire.ids import parse_uuid
 from runwire.pagination import LimitParam
@@ -97,6 +97,7 @@ def idempotency_key(
 @router.post("", status_code=202, response_model=Envelope[RunRead])
 def create_run(
     key: Annotated[str | None, Depends(idempotency_key)],
+    _body: Annotated[None, checked_body(RunCreate)],
     chat: OwnedChat,
     data: RunCreate,
     auth: CurrentAuth,

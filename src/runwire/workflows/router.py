@@ -1,6 +1,8 @@
+from typing import Annotated
+
 from fastapi import APIRouter, Response
 
-from runwire.deps import CurrentAuth, OwnedWorkflow, OwnUserId, SessionDep
+from runwire.deps import CurrentAuth, OwnedWorkflow, OwnUserId, SessionDep, checked_body
 from runwire.pagination import LimitParam
 from runwire.schemas import Envelope
 from runwire.workflows import service
@@ -21,7 +23,12 @@ def get_workflow(workflow: OwnedWorkflow, session: SessionDep) -> Envelope[Workf
 
 
 @router.patch("/workflows/{workflowId}", response_model=Envelope[WorkflowRead])
-def update_workflow(workflow: OwnedWorkflow, data: WorkflowUpdate, session: SessionDep) -> Envelope[WorkflowRead]:
+def update_workflow(
+    _body: Annotated[None, checked_body(WorkflowUpdate)],
+    workflow: OwnedWorkflow,
+    data: WorkflowUpdate,
+    session: SessionDep,
+) -> Envelope[WorkflowRead]:
     steps = service.update_workflow(workflow, data, session=session)
     return Envelope(data=service.to_read(workflow, steps))
 
