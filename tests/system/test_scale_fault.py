@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from tests.system.conftest import HitCounter, Server, Worker
-from tests.system.test_serve import signed_in
+from tests.system.test_serve import NO_KEEPALIVE, signed_in
 
 CHATS = 20
 RUNS_PER_CHAT = 10
@@ -29,6 +29,7 @@ FINAL = frozenset({"completed", "failed", "cancelled"})
 # The worker is killed once this many runs have completed and it has runs of its own in flight.
 KILL_AFTER_COMPLETED = RUNS // 4
 FINAL_WAIT_SECONDS = 150
+TRANSPORT_RETRIES = 3
 
 
 @pytest.fixture
@@ -89,6 +90,19 @@ def tag_of(chat_index: int, run_index: int) -> str:
     return f"c{chat_index:02d}r{run_index:02d}"
 
 
+async def post_run(client: httpx.AsyncClient, chat_id: str, workflow_id: str, tag: str) -> httpx.Response:
+    """As a careful client does: a request lost in transit (a keep-alive connection the server closed as it was
+    reused, say) is sent again with the same Idempotency-Key, so it starts one run whatever happened."""
+    body = {"workflowId": workflow_id, "input": {"tag": tag}}
+    headers = {"Idempotency-Key": f"scale-{tag}"}
+    for _ in range(TRANSPORT_RETRIES):
+        try:
+            return await client.post(f"/api/chats/{chat_id}/workflow-runs", json=body, headers=headers)
+        except httpx.TransportError:
+            await asyncio.sleep(0.1)
+    return await client.post(f"/api/chats/{chat_id}/workflow-runs", json=body, headers=headers)
+
+
 async def trigger_all(
     urls: list[str], cookies: httpx.Cookies, chat_ids: list[str], workflow_id: str
 ) -> dict[str, list[tuple[str, str]]]:
@@ -103,9 +117,7 @@ async def trigger_all(
             for run_index in range(RUNS_PER_CHAT):
                 client = clients[(chat_index + run_index) % len(clients)]
                 tag = tag_of(chat_index, run_index)
-                response = await client.post(
-                    f"/api/chats/{chat_id}/workflow-runs", json={"workflowId": workflow_id, "input": {"tag": tag}}
-                )
+                response = await post_run(client, chat_id, workflow_id, tag)
                 assert response.status_code == 202, response.text
                 run = response.json()["data"]
                 assert run["status"] == "pending", run
@@ -180,7 +192,7 @@ def test_two_apis_and_two_workers_survive_a_worker_sigkill(
     servers, workers = cluster
     victim = workers[0]
     api1 = signed_in(servers[0])
-    api2 = httpx.Client(base_url=servers[1].url, cookies=api1.cookies, timeout=30)
+    api2 = httpx.Client(base_url=servers[1].url, cookies=api1.cookies, timeout=30, limits=NO_KEEPALIVE)
     assert api2.get("/api/auth/session").status_code == 200, "the session of API 1 is not known to API 2"
     chat_ids = [
         (api1 if index % 2 == 0 else api2).post("/api/chats", json={"title": f"chat {index}"}).json()["data"]["id"]

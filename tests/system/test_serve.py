@@ -8,9 +8,13 @@ import httpx
 from tests.conftest import PASSWORD
 from tests.system.conftest import HitCounter, Server
 
+# uvicorn closes a connection idle for 5 s; a request sent on it just then is lost in transit. Tests that wait
+# between requests use a fresh connection for each.
+NO_KEEPALIVE = httpx.Limits(max_keepalive_connections=0)
+
 
 def signed_in(server: Server) -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=10)
+    client = httpx.Client(base_url=server.url, timeout=10, limits=NO_KEEPALIVE)
     response = client.post(
         "/api/auth/sign-up/email", json={"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}
     )
