@@ -1,7 +1,7 @@
 """Engine, sessions and the declarative base shared by every domain's models."""
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,9 +155,14 @@ class Database:
         self.engine.dispose()
 
 
-def call_after_commit(session: Session, callback: Callable[[], None]) -> None:
-    """Run `callback` once the session's current transaction has committed (never if it rolls back)."""
-    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+def call_after_commit(session: Session, key: Hashable, callback: Callable[[], None]) -> bool:
+    """Run `callback` once the session's current transaction has committed (never if it rolls back). One callback
+    per key and transaction: returns False, and drops `callback`, when one is already waiting under `key`."""
+    pending: dict[Hashable, Callable[[], None]] = session.info.setdefault(_AFTER_COMMIT, {})
+    if key in pending:
+        return False
+    pending[key] = callback
+    return True
 
 
 _AFTER_COMMIT = "runwire_after_commit"
@@ -165,7 +170,7 @@ _AFTER_COMMIT = "runwire_after_commit"
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit_callbacks(session: Session) -> None:
-    for callback in session.info.pop(_AFTER_COMMIT, []):
+    for callback in session.info.pop(_AFTER_COMMIT, {}).values():
         callback()
 
 

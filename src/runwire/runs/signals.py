@@ -22,7 +22,6 @@ from runwire.runs.events import notifier
 log = logging.getLogger("runwire.signals")
 
 CHANNEL = "runwire_runs"
-_RAISED = "runwire_raised_signals"
 RECONNECT_SECONDS = 1.0
 
 
@@ -40,15 +39,9 @@ def deliver(signal: Signal, run_id: str) -> None:
 
 def raise_signal(signal: Signal, run_id: uuid.UUID, *, session: Session) -> None:
     """Deliver `signal` once the session's transaction commits; raising it again in that transaction is a no-op."""
-    transaction = session.get_transaction()
-    raised: tuple[object, set[tuple[Signal, str]]] | None = session.info.get(_RAISED)
-    if raised is None or raised[0] is not transaction:
-        raised = session.info[_RAISED] = (transaction, set())
     text = str(run_id)
-    if (signal, text) in raised[1]:
+    if not call_after_commit(session, (CHANNEL, signal, text), lambda: deliver(signal, text)):
         return
-    raised[1].add((signal, text))
-    call_after_commit(session, lambda: deliver(signal, text))
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.select(sa.func.pg_notify(CHANNEL, f"{signal.value}:{text}")))
 
