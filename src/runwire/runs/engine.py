@@ -71,18 +71,18 @@ def _is_transient(exc: sa.exc.DBAPIError) -> bool:
 async def _write(operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a lifecycle operation in its own transaction; they are idempotent, so a transient database error is
     retried rather than failing the run."""
-    for wait in TRANSIENT_ERROR_WAITS:
+    for wait in (*TRANSIENT_ERROR_WAITS, None):
         try:
             return await asyncio.to_thread(_in_transaction, operation, *args, **kwargs)
         except sa.exc.DBAPIError as exc:
-            if not _is_transient(exc):
+            if wait is None or not _is_transient(exc):
                 raise
             log.warning(
                 "database error in the executor; trying again",
                 extra={"operation": operation.__name__, "error": str(exc.orig), "retry_in_seconds": wait},
             )
             await asyncio.sleep(wait)
-    return await asyncio.to_thread(_in_transaction, operation, *args, **kwargs)
+    raise AssertionError("unreachable: the last try returns or raises")
 
 
 @dataclass
