@@ -2,20 +2,14 @@
 
 import asyncio
 
-import httpx
-
-from tests.conftest import PASSWORD
 from tests.system.conftest import Server
+from tests.system.test_concurrent_writes import signed_in
 
 BURST = 120
 
 
 async def _burst(base_url: str) -> list[int]:
-    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=httpx.Limits(max_connections=BURST)) as client:
-        signed_up = await client.post(
-            "/api/auth/sign-up/email", json={"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}
-        )
-        assert signed_up.status_code == 201, signed_up.text
+    async with signed_in(base_url, connections=BURST) as client:
         chat = (await client.post("/api/chats", json={"title": "busy"})).json()["data"]
         workflow = (
             await client.post(

@@ -37,8 +37,8 @@ def any_backend_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 
 
 @asynccontextmanager
-async def signed_in(base_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    limits = httpx.Limits(max_connections=WRITERS)
+async def signed_in(base_url: str, connections: int = WRITERS) -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=connections)
     async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
         response = await client.post(
             "/api/auth/sign-up/email", json={"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}
