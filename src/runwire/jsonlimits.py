@@ -1,0 +1,47 @@
+"""The contract's limits on JSON data, wherever it comes from (a request body, a run input, a step's output):
+integers within ±(2^53 - 1), finite floats, and no NUL character in any string or key."""
+
+import math
+from collections.abc import Iterator
+
+MAX_SAFE_INTEGER = 2**53 - 1
+MAX_PROBLEMS = 20
+
+Problem = tuple[str, str]
+
+
+def json_problems(value: object, root: str = "") -> list[Problem]:
+    """(field path, message) for each value that breaks the limits, at most MAX_PROBLEMS of them. Walks without
+    recursion, so that nesting of any depth is checked rather than exhausting the stack."""
+    problems: list[Problem] = []
+    for path, problem in _walk(value, root):
+        problems.append((path or "body", problem))
+        if len(problems) == MAX_PROBLEMS:
+            break
+    return problems
+
+
+def _walk(value: object, root: str) -> Iterator[Problem]:
+    pending: list[tuple[str, object]] = [(root, value)]
+    while pending:
+        path, item = pending.pop()
+        if isinstance(item, bool) or item is None:
+            continue
+        if isinstance(item, int):
+            if abs(item) > MAX_SAFE_INTEGER:
+                yield path, f"integers must lie within ±{MAX_SAFE_INTEGER} (2^53 - 1)"
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                yield path, "numbers must be finite"
+        elif isinstance(item, str):
+            if "\x00" in item:
+                yield path, "text must not contain a NUL character (\\u0000)"
+        elif isinstance(item, dict):
+            for key, child in reversed(item.items()):
+                child_path = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and "\x00" in key:
+                    yield child_path.replace("\x00", "\\u0000"), "keys must not contain a NUL character (\\u0000)"
+                pending.append((child_path, child))
+        elif isinstance(item, list | tuple):
+            for index in reversed(range(len(item))):
+                pending.append((f"{path}[{index}]", item[index]))
