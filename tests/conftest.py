@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from runwire.config import Settings
 from runwire.main import create_app
+from runwire.templating.renderer import TemplateRenderer
 
 PASSWORD = "correct horse battery"
 ORIGIN = "http://localhost:3026"
@@ -43,6 +44,16 @@ def fresh_postgres_database() -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def template_renderer() -> Iterator[TemplateRenderer]:
+    """Template worker processes as the executor runs them, with the default limits."""
+    settings = Settings()
+    renderer = TemplateRenderer(settings.render_limits, workers=2)
+    renderer.start()
+    yield renderer
+    renderer.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

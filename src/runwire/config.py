@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from runwire.templating.renderer import RenderLimits
+
 
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
@@ -37,6 +39,10 @@ class Settings(BaseSettings):
     default_step_timeout_seconds: float = Field(default=300, gt=0)
     retry_backoff_seconds: float = Field(default=1.0, ge=0)
     log_level: str = "INFO"
+    template_timeout_seconds: float = Field(default=2.0, gt=0, le=300)
+    template_memory_mb: int = Field(default=256, ge=16)
+    template_workers: int = Field(default=4, ge=1, le=64)
+    max_step_output_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     @field_validator("allowed_origins", "tool_allowed_hosts", mode="before")
     @classmethod
@@ -65,6 +71,14 @@ class Settings(BaseSettings):
     @cached_property
     def tool_hosts(self) -> frozenset[str]:
         return frozenset(h.lower() for h in self.tool_allowed_hosts)
+
+    @property
+    def render_limits(self) -> RenderLimits:
+        return RenderLimits(
+            timeout_seconds=self.template_timeout_seconds,
+            memory_bytes=self.template_memory_mb * 1024 * 1024,
+            max_output_bytes=self.max_step_output_bytes,
+        )
 
     @property
     def is_sqlite(self) -> bool:

@@ -15,17 +15,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import orjson
 import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions, SetEnqueueOptions, SetWorkflowID
 from sqlalchemy.orm import Session
 
 from runwire.config import Settings
 from runwire.db import Database, create_dbos_sqlite_engine
+from runwire.jsonlimits import json_problems
 from runwire.runs import lifecycle
 from runwire.runs.cancellation import running_tasks
 from runwire.runs.models import WorkflowRun
 from runwire.runs.service import Enqueued, error_info
 from runwire.runs.states import Status
+from runwire.templating.renderer import TemplateRenderer
+from runwire.templating.sandbox import INVALID_TEMPLATE, TEMPLATE_LIMIT, TemplateError
 from runwire.tools import registry
 from runwire.tools.base import Tool, ToolError
 
@@ -38,6 +42,8 @@ MAX_DBOS_PRIORITY = 2**31 - 1
 PROGRESS_INTERVAL_SECONDS = 0.1
 TRANSIENT_ERROR_WAITS = (0.1, 0.5, 1.0, 2.0, 5.0)
 VISIBILITY_WAITS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+# Failures that come out the same on every attempt.
+NOT_RETRIED = frozenset({"invalid_inputs", INVALID_TEMPLATE, TEMPLATE_LIMIT})
 ENDED_DBOS_STATUSES = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
 
 T = TypeVar("T")
@@ -47,6 +53,7 @@ T = TypeVar("T")
 class _Runtime:
     settings: Settings
     database: Database
+    renderer: TemplateRenderer
 
 
 _runtime: _Runtime | None = None
@@ -104,6 +111,41 @@ class StepContext:
         progress = max(0, min(100, int(progress)))
         await _write(lifecycle.report_progress, uuid.UUID(self.run_id), self.step_id, progress, message)
 
+    async def render_text(self, template: str) -> str:
+        return await _current().renderer.render_text(template, self.template_context)
+
+
+def _output_problem(output: Any, max_bytes: int) -> dict[str, str] | None:
+    """Why a step's output cannot be kept (data outside the contract's limits, or too large), or None."""
+    problems = json_problems(output, "output")
+    if problems:
+        path, message = problems[0]
+        return error_info("invalid_output", f"The step's output cannot be stored: {path} {message}.")
+    try:
+        size = len(orjson.dumps(output))
+    except TypeError:
+        return error_info("invalid_output", "The step's output is not JSON data.")
+    if size > max_bytes:
+        message = f"The step's output is {size} bytes as JSON; at most {max_bytes} are kept."
+        return error_info("output_too_large", message)
+    return None
+
+
+async def _rendered_inputs(run_id: uuid.UUID, step_id: str, start: lifecycle.StepStart, ctx: StepContext) -> Any:
+    """The step's inputs with their templates rendered by the template workers, then stored with the step."""
+    if start["inputs"] is not None:
+        return start["inputs"]
+    raw = lifecycle.raw_inputs(start["toolId"])
+    templated = {name: value for name, value in start["templateInputs"].items() if name not in raw}
+    try:
+        rendered = await _current().renderer.render_value(templated, ctx.template_context)
+    except TemplateError as error:
+        raise ToolError(error.code, error.message) from None
+    assert isinstance(rendered, dict)
+    inputs = {name: rendered.get(name, value) for name, value in start["templateInputs"].items()}
+    await _write(lifecycle.record_inputs, run_id, step_id, inputs)
+    return inputs
+
 
 def _error_of(exc: BaseException, timeout: float) -> dict[str, str]:
     if isinstance(exc, ToolError):
@@ -118,15 +160,18 @@ async def _attempts(run_id: uuid.UUID, step_id: str, tool: Tool, start: lifecycl
     settings = _current().settings
     timeout = start["timeoutSeconds"] or settings.default_step_timeout_seconds
     retries = start["retries"]
+    inputs = start["inputs"]
     for attempt in range(retries + 1):
         if attempt > 0 and not await _write(lifecycle.start_retry, run_id, step_id):
             raise asyncio.CancelledError
         try:
-            inputs = registry.parse_inputs(tool, start["inputs"])
+            # The step's timeout bounds rendering its inputs too.
             async with asyncio.timeout(timeout):
-                return await tool.run(inputs, ctx)
+                if inputs is None:
+                    inputs = await _rendered_inputs(run_id, step_id, start, ctx)
+                return await tool.run(registry.parse_inputs(tool, inputs), ctx)
         except Exception as exc:
-            if (isinstance(exc, ToolError) and exc.code == "invalid_inputs") or attempt == retries:
+            if (isinstance(exc, ToolError) and exc.code in NOT_RETRIED) or attempt == retries:
                 raise
             delay = settings.retry_backoff_seconds * 2**attempt
             message = _error_of(exc, timeout)["message"]
@@ -170,6 +215,9 @@ async def execute_step(run_id_text: str, step_id: str) -> str:
             return Status.CANCELLED
         except Exception as exc:
             return await _write(lifecycle.finish_step, run_id, step_id, error=_error_of(exc, timeout))
+    problem = _output_problem(output, settings.max_step_output_bytes)
+    if problem is not None:
+        return await _write(lifecycle.finish_step, run_id, step_id, error=problem)
     return await _write(lifecycle.finish_step, run_id, step_id, output=output)
 
 
@@ -203,7 +251,8 @@ async def execute_run(run_id: str) -> str | None:
         await _execute_dag(run_id, plan["steps"], plan["maxParallel"])
     except Exception as exc:
         log.exception("run failed in the executor", extra={"run_id": run_id})
-        await DBOS.run_step_async({"name": "abandon_run"}, _abandon_run, run_id, f"The executor failed: {exc}")
+        message = f"The executor failed unexpectedly ({type(exc).__name__}); the server's log has the details."
+        await DBOS.run_step_async({"name": "abandon_run"}, _abandon_run, run_id, message)
         return Status.FAILED
     return await DBOS.run_step_async({"name": "finish_run"}, _finish_run, run_id)
 
@@ -253,6 +302,7 @@ class Executor:
         self.execute = execute
         self._client: DBOSClient | None = None
         self._sqlite_engine: sa.Engine | None = None
+        self.renderer = TemplateRenderer(settings.render_limits, workers=settings.template_workers)
 
     def start(self) -> None:
         if not self.execute:
@@ -264,13 +314,14 @@ class Executor:
                 application_name=APP_NAME,
             )
             return
+        self.renderer.start()
         self._launch(listen=True)
         self._wait_until_listening()
         self._settle_leftover_runs()
 
     def _launch(self, *, listen: bool) -> None:
         global _runtime
-        _runtime = _Runtime(self.settings, self.database)
+        _runtime = _Runtime(self.settings, self.database, self.renderer)
         config: DBOSConfig = {
             "name": APP_NAME,
             "system_database_url": self.settings.resolved_dbos_url,
@@ -315,6 +366,7 @@ class Executor:
         else:
             DBOS.destroy()
             _runtime = None
+        self.renderer.stop()
         if self._sqlite_engine is not None:
             self._sqlite_engine.dispose()
             self._sqlite_engine = None

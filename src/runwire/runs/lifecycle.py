@@ -10,9 +10,10 @@ from typing import Any, TypedDict
 from sqlalchemy.orm import Session
 
 from runwire.db import utcnow
-from runwire.runs import service, templating
+from runwire.runs import service
 from runwire.runs.models import StepRun, WorkflowRun
 from runwire.runs.states import Status, is_final
+from runwire.templating.sandbox import contains_template
 from runwire.tools import registry
 from runwire.workflows import dag
 from runwire.workflows.models import WorkflowVersion
@@ -30,7 +31,9 @@ class PlannedStep(TypedDict):
 
 class StepStart(TypedDict):
     toolId: str
-    inputs: dict[str, Any]
+    # The rendered inputs, or None while the definition's templates (`templateInputs`) are still to be rendered.
+    inputs: dict[str, Any] | None
+    templateInputs: dict[str, Any]
     timeoutSeconds: float | None
     retries: int
     templateContext: dict[str, Any]
@@ -91,28 +94,38 @@ def begin_step(run_id: uuid.UUID, step_id: str, *, session: Session) -> StepStar
     context = _template_context(run, definitions, step_id, session)
     if step.status == Status.PENDING:
         service.transition_step(run, step, Status.RUNNING, session=session)
-        try:
-            step.inputs = _render_inputs(definition, context)
-        except templating.TemplateError as exc:
-            _fail_step(run, step, service.error_info("invalid_template", exc.message), session=session)
-            return Status.FAILED
+        if not _has_templates(definition):
+            step.inputs = definition.inputs
     step.attempts += 1  # the first attempt, or the one that repeats an attempt a crash interrupted
     return StepStart(
         toolId=step.tool_id,
         inputs=step.inputs,
+        templateInputs=definition.inputs,
         timeoutSeconds=definition.timeout_seconds,
         retries=definition.retries or 0,
         templateContext=context,
     )
 
 
-def _render_inputs(definition: StepDef, context: dict[str, Any]) -> dict[str, Any]:
-    tool = registry.get_tool(definition.tool_id)
-    raw = tool.raw_inputs if tool is not None else frozenset()
-    return {
-        name: value if name in raw else templating.render_value(value, context)
-        for name, value in definition.inputs.items()
-    }
+def _has_templates(definition: StepDef) -> bool:
+    """Whether any input the engine renders holds a template (the tool renders its `raw_inputs` itself)."""
+    raw = raw_inputs(definition.tool_id)
+    return any(contains_template(value) for name, value in definition.inputs.items() if name not in raw)
+
+
+def raw_inputs(tool_id: str) -> frozenset[str]:
+    tool = registry.get_tool(tool_id)
+    return tool.raw_inputs if tool is not None else frozenset()
+
+
+def record_inputs(run_id: uuid.UUID, step_id: str, inputs: dict[str, Any], *, session: Session) -> None:
+    """Store a running step's rendered inputs (rendered outside any transaction); kept if already stored."""
+    run = service.lock_run(run_id, session=session)
+    if run is None:
+        return
+    step = _step(run, step_id, session=session)
+    if step.status == Status.RUNNING and step.inputs is None:
+        step.inputs = inputs
 
 
 def _fail_step(run: WorkflowRun, step: StepRun, error: dict[str, str], *, session: Session) -> None:

@@ -40,6 +40,11 @@ class ToolContext(Protocol):
 
     async def report_progress(self, progress: int, message: str) -> None: ...
 
+    async def render_text(self, template: str) -> str:
+        """The template rendered as text over `template_context`, in a worker process bounded in time, memory and
+        output; a template that fails or breaks a bound raises `templating.sandbox.TemplateError`, whose `code` is
+        `invalid_template` or `template_limit`."""
+
 
 class ToolInputs(BaseModel):
     """Base of every tool's input model: camelCase names on the wire, unknown fields refused."""

@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from runwire.runs.templating import contains_template
+from runwire.templating.sandbox import contains_template
 from runwire.tools.base import Tool, ToolError
 from runwire.tools.builtin.delay import DelayTool
 from runwire.tools.builtin.http_request import HttpRequestTool

@@ -1,6 +1,6 @@
 """Every reason a workflow's steps can be refused, each as a (field, message) entry."""
 
-from runwire.runs import templating
+from runwire.templating import sandbox
 from runwire.tools import registry
 from runwire.workflows import dag
 from runwire.workflows.schemas import MAX_STEPS, StepDef
@@ -29,9 +29,9 @@ def _template_problems(step: StepDef, where: str, upstream: set[str] | None) -> 
     for name, value in step.inputs.items():
         field = f"{where}.inputs.{name}"
         try:
-            roots = templating.referenced_roots(value)
-            referenced = templating.referenced_step_ids(value)
-        except templating.TemplateError as exc:
+            roots = sandbox.referenced_roots(value)
+            referenced = sandbox.referenced_step_ids(value)
+        except sandbox.TemplateError as exc:
             problems.append((field, exc.message))
             continue
         for root in sorted(roots - TEMPLATE_ROOTS):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from runwire.runs.templating import (
+from runwire.templating.sandbox import (
     TemplateError,
     contains_template,
     is_template,

@@ -4,7 +4,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runwire.runs.templating import TemplateError, render_text, render_value
+from runwire.templating import sandbox
+from runwire.templating.sandbox import TemplateError
+
+MAX_CHARS = 1_000_000
+
+
+def render_value(value: object, context: dict[str, object]) -> object:
+    return sandbox.render_value(value, context, max_chars=MAX_CHARS)
+
+
+def render_text(template: str, context: dict[str, object]) -> str:
+    return sandbox.render_text(template, context, max_chars=MAX_CHARS)
 
 CONTEXT: dict[str, object] = {
     "input": {"n": 3, "x": 1.5, "flag": True, "nothing": None, "name": "Ada", "tags": ["a", "b"], "obj": {"k": 1}},

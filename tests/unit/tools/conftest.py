@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from runwire.templating.renderer import TemplateRenderer
 from runwire.tools import registry
 from runwire.tools.base import Tool, ToolContext, ToolError
 
@@ -48,9 +49,14 @@ class RecordingContext:
     run_id: str = "run-1"
     step_id: str = "step-1"
     progress: list[tuple[int, str]] = field(default_factory=list)
+    renderer: TemplateRenderer | None = None
 
     async def report_progress(self, progress: int, message: str) -> None:
         self.progress.append((progress, message))
+
+    async def render_text(self, template: str) -> str:
+        assert self.renderer is not None, "this context renders no templates"
+        return await self.renderer.render_text(template, dict(self.template_context))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -145,11 +151,12 @@ def progress() -> list[tuple[int, str]]:
 
 
 @pytest.fixture
-def make_ctx(progress: list[tuple[int, str]]) -> Callable[..., ToolContext]:
+def make_ctx(progress: list[tuple[int, str]], template_renderer: TemplateRenderer) -> Callable[..., ToolContext]:
     """A context with the given fields; 127.0.0.1 is allowed unless `allowed_hosts` says otherwise."""
 
     def make(**fields: Any) -> ToolContext:
-        return replace(RecordingContext(allowed_hosts=frozenset({"127.0.0.1"}), progress=progress), **fields)
+        allowed = frozenset({"127.0.0.1"})
+        return replace(RecordingContext(allowed_hosts=allowed, progress=progress, renderer=template_renderer), **fields)
 
     return make
 

@@ -1,6 +1,6 @@
 from pydantic import BaseModel, Field
 
-from runwire.runs.templating import TemplateError, render_text
+from runwire.templating.sandbox import TemplateError
 from runwire.tools.base import Tool, ToolContext, ToolError, ToolInputs
 
 
@@ -19,6 +19,6 @@ class TemplateTool(Tool):
     async def run(self, inputs: BaseModel, ctx: ToolContext) -> dict[str, object]:
         assert isinstance(inputs, TemplateInputs)
         try:
-            return {"text": render_text(inputs.template, ctx.template_context)}
+            return {"text": await ctx.render_text(inputs.template)}
         except TemplateError as error:
-            raise ToolError("invalid_template", error.message) from None
+            raise ToolError(error.code, error.message) from None

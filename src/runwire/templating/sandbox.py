@@ -1,7 +1,12 @@
-"""Step inputs as sandboxed Jinja2 templates: parsing, dependency discovery and rendering (pure, no I/O)."""
+"""Step inputs as sandboxed Jinja2 templates: parsing, dependency discovery and rendering (pure, no I/O).
+
+Rendering runs a user's code: the server never calls `render_value` or `render_text` itself, but hands them to a
+template worker process (`templating.renderer`), which bounds their time and memory.
+"""
 
 import math
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import ItemsView, Iterator, KeysView, Mapping, Set, ValuesView
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -18,12 +23,18 @@ _MAX_REPEATED_LENGTH = 1_000_000
 _MAX_EXPONENT = 1_000
 
 
-class TemplateError(Exception):
-    """A template that cannot be parsed or rendered; `message` is meant for the workflow's author."""
+INVALID_TEMPLATE = "invalid_template"
+TEMPLATE_LIMIT = "template_limit"
 
-    def __init__(self, message: str) -> None:
+
+class TemplateError(Exception):
+    """A template that cannot be parsed or rendered; `message` is meant for the workflow's author, `code` is the
+    failed step's error code."""
+
+    def __init__(self, message: str, code: str = INVALID_TEMPLATE) -> None:
         super().__init__(message)
         self.message = message
+        self.code = code
 
 
 class _Undefined(StrictUndefined):
@@ -64,7 +75,31 @@ def _repeated_length(left: object, right: object) -> int:
     return 0
 
 
-_env = _Environment(undefined=_Undefined, autoescape=False)
+def _shown_as_data(value: object) -> object:
+    """What a `{{ ... }}` in text shows: data only. A method, a generator or any other Python object would show
+    its repr (with a memory address), so it is an error instead; iterators and views become lists."""
+    if isinstance(value, Undefined | str | int | float) or value is None:
+        return value
+    if isinstance(value, Iterator | range | Set | KeysView | ValuesView | ItemsView):
+        value = list(value)
+    _require_data(value)
+    return value
+
+
+def _require_data(value: object) -> None:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, Mapping):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+        elif not (item is None or isinstance(item, str | int | float)):
+            raise TemplateError(f"the template shows a Python object (a {type(item).__name__}), not data")
+
+
+_env = _Environment(undefined=_Undefined, autoescape=False, finalize=_shown_as_data)
 
 
 def is_template(value: str) -> bool:
@@ -97,25 +132,37 @@ def referenced_roots(value: object) -> set[str]:
     return roots.difference(_env.globals)
 
 
-def render_value(value: object, context: Mapping[str, object]) -> object:
-    """Render every template string in a JSON value; a lone `{{ expression }}` keeps its value's JSON type."""
+def render_value(value: object, context: Mapping[str, object], *, max_chars: int) -> object:
+    """Render every template string in a JSON value; a lone `{{ expression }}` keeps its value's JSON type. Text
+    longer than `max_chars` is a TEMPLATE_LIMIT error."""
     if isinstance(value, Mapping):
-        return {key: render_value(item, context) for key, item in value.items()}
+        return {key: render_value(item, context, max_chars=max_chars) for key, item in value.items()}
     if isinstance(value, list):
-        return [render_value(item, context) for item in value]
+        return [render_value(item, context, max_chars=max_chars) for item in value]
     if not isinstance(value, str) or not is_template(value):
         return value
     compiled = _compile(value)
-    with _template_errors():
-        if isinstance(compiled, TemplateExpression):
+    if isinstance(compiled, TemplateExpression):
+        with _template_errors():
             return _to_json(compiled(context))
-        return compiled.render(context)
+    return _render_bounded(compiled, context, max_chars)
 
 
-def render_text(template: str, context: Mapping[str, object]) -> str:
-    compiled = _compile_text(template)
+def render_text(template: str, context: Mapping[str, object], *, max_chars: int) -> str:
+    return _render_bounded(_compile_text(template), context, max_chars)
+
+
+def _render_bounded(compiled: Template, context: Mapping[str, object], max_chars: int) -> str:
+    """Render piece by piece, stopping as soon as the text outgrows `max_chars`."""
+    pieces: list[str] = []
+    size = 0
     with _template_errors():
-        return compiled.render(context)
+        for piece in compiled.generate(context):
+            size += len(piece)
+            if size > max_chars:
+                raise TemplateError(f"the template's text is longer than {max_chars} characters", TEMPLATE_LIMIT)
+            pieces.append(piece)
+    return "".join(pieces)
 
 
 def _template_strings(value: object) -> Iterator[str]:
@@ -133,9 +180,27 @@ def _template_strings(value: object) -> Iterator[str]:
 def _parse(source: str) -> nodes.Template:
     """A new syntax tree: compiling a tree folds its constants in place, so a compiled tree is never shared."""
     try:
-        return _env.parse(source)
+        tree = _env.parse(source)
     except TemplateSyntaxError as error:
         raise TemplateError(f"invalid template: {error.message} (line {error.lineno})") from None
+    except RecursionError:
+        raise TemplateError(_TOO_DEEP) from None
+    _check_depth(tree)
+    return tree
+
+
+# Deeper trees would exhaust the stack of whatever walks them next (reference analysis, Python's compiler).
+MAX_TREE_DEPTH = 200
+_TOO_DEEP = f"invalid template: it is nested more than {MAX_TREE_DEPTH} levels deep"
+
+
+def _check_depth(tree: nodes.Node) -> None:
+    pending = [(tree, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_TREE_DEPTH:
+            raise TemplateError(_TOO_DEEP)
+        pending.extend((child, depth + 1) for child in node.iter_child_nodes())
 
 
 # Trees only read, for the references; never compiled.
@@ -151,13 +216,21 @@ def _compile(source: str) -> Template | TemplateExpression:
             # What env.compile_expression builds, made from the node already parsed: re-slicing the source
             # would have to mimic the lexer ({{- x -}}, comments around the expression).
             assign = nodes.Assign(nodes.Name("result", "store"), expression, lineno=1)
-            return TemplateExpression(_env.from_string(nodes.Template([assign], lineno=1)), False)
+            return TemplateExpression(_from_tree(nodes.Template([assign], lineno=1)), False)
     return _compile_text(source)
 
 
 @lru_cache(maxsize=1024)
 def _compile_text(source: str) -> Template:
-    return _env.from_string(_parse(source))
+    return _from_tree(_parse(source))
+
+
+def _from_tree(tree: nodes.Template) -> Template:
+    try:
+        return _env.from_string(tree)
+    except (RecursionError, MemoryError, SyntaxError, ValueError) as error:
+        # Python's own compiler refuses what Jinja's parser took (too many nested blocks, too deep an expression).
+        raise TemplateError(f"invalid template: it is too complex to compile ({type(error).__name__})") from None
 
 
 @contextmanager
@@ -169,10 +242,17 @@ def _template_errors() -> Iterator[None]:
         raise
     except SecurityError as error:
         raise TemplateError(f"the template is not allowed to do that: {error}") from None
+    except (MemoryError, RecursionError) as error:
+        kind = "memory" if isinstance(error, MemoryError) else "nesting depth"
+        raise TemplateError(f"the template ran out of {kind} while rendering", TEMPLATE_LIMIT) from None
     except UndefinedError as error:
         raise TemplateError(f"the template refers to something missing: {error}") from None
     except Exception as error:
-        raise TemplateError(f"the template failed: {error}") from None
+        raise TemplateError(f"the template failed: {_MEMORY_ADDRESS.sub('0x…', str(error))}") from None
+
+
+# Python's reprs name objects by address; an error message never shows one.
+_MEMORY_ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}")
 
 
 def _to_json(value: object) -> object:

@@ -1,0 +1,60 @@
+"""A template worker: a process of its own that renders one template at a time for the server.
+
+`python -m runwire.templating.worker MEMORY_BYTES`. It lowers its priority and caps its address space, then answers
+each request frame on stdin with one result frame on stdout, until stdin closes. The server kills it when a render
+runs past its time; a render that runs out of memory fails with a MemoryError here, or ends the process.
+"""
+
+import os
+import resource
+import sys
+from typing import Any
+
+import orjson
+
+from runwire.jsonlimits import json_problems
+from runwire.templating.frames import read_frame, write_frame
+from runwire.templating.sandbox import TEMPLATE_LIMIT, TemplateError, render_text, render_value
+
+NICENESS = 10
+
+
+def _limit_memory(extra_bytes: int) -> None:
+    """Allow the address space the interpreter has now, plus `extra_bytes` for rendering."""
+    with open("/proc/self/statm") as statm:
+        current = int(statm.read().split()[0]) * resource.getpagesize()
+    limit = current + extra_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def render(request: dict[str, Any]) -> dict[str, Any]:
+    max_bytes: int = request["maxBytes"]
+    try:
+        if request["kind"] == "text":
+            result: object = render_text(request["template"], request["context"], max_chars=max_bytes)
+        else:
+            result = render_value(request["template"], request["context"], max_chars=max_bytes)
+        problems = json_problems(result, "result")
+        if problems:
+            path, message = problems[0]
+            raise TemplateError(f"the template's {path} is not valid data: {message}")
+        if len(orjson.dumps(result)) > max_bytes:
+            raise TemplateError(f"the template's result is larger than {max_bytes} bytes", TEMPLATE_LIMIT)
+    except TemplateError as error:
+        return {"error": error.message, "code": error.code}
+    except MemoryError:
+        return {"error": "the template ran out of memory while rendering", "code": TEMPLATE_LIMIT}
+    return {"ok": result}
+
+
+def main() -> None:
+    _limit_memory(int(sys.argv[1]))
+    os.nice(NICENESS)
+    requests, results = sys.stdin.buffer, sys.stdout.buffer
+    while (request := read_frame(requests)) is not None:
+        assert isinstance(request, dict)
+        write_frame(results, render(request))
+
+
+if __name__ == "__main__":
+    main()
