@@ -10,7 +10,7 @@ from pathlib import Path
 import uvicorn
 from dbos import DBOS
 
-from runwire import schema
+from runwire import migrate
 from runwire.config import Settings
 from runwire.db import Database, create_db_engine
 from runwire.logs import configure_logging
@@ -50,7 +50,7 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def recover(args: argparse.Namespace) -> None:
-    from runwire.runs.engine import recover_executor
+    from runwire.runs.executor import recover_executor
 
     settings = _settings(args)
     database = Database(settings.resolved_database_url, settings.database_pool_size)
@@ -67,7 +67,7 @@ def db_upgrade(args: argparse.Namespace) -> None:
     settings = _settings(args)
     engine = create_db_engine(settings.resolved_database_url)
     try:
-        schema.upgrade(engine)
+        migrate.upgrade(engine)
     finally:
         engine.dispose()
     DBOS.migrate(settings.resolved_dbos_url)

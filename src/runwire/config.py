@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     tool_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tool_max_response_bytes: int = 5 * 1024 * 1024
-    application_version: str = "1"
+    application_version: str = "2"
     executor_id: str = "local"
     max_parallel_steps: int = Field(default=8, ge=1)
     queue_poll_seconds: float = Field(default=0.02, gt=0)

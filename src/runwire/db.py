@@ -125,12 +125,16 @@ def create_dbos_sqlite_engine(url: str, pool_size: int) -> Engine:
 class Database:
     """One engine, two kinds of session: read-only ones and ones that write."""
 
-    def __init__(self, url: str, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+    def __init__(
+        self, url: str, pool_size: int = DEFAULT_POOL_SIZE, *, session_info: dict[str, Any] | None = None
+    ) -> None:
+        """`session_info` is put in every session's `info`: what code running inside a transaction may need of the
+        process (its signal hub)."""
         self.pool_size = pool_size
         self.engine = create_db_engine(url, pool_size)
         writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
-        self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
-        self._write = sessionmaker(bind=writer, expire_on_commit=False)
+        self._read = sessionmaker(bind=self.engine, expire_on_commit=False, info=session_info)
+        self._write = sessionmaker(bind=writer, expire_on_commit=False, info=session_info)
 
     @property
     def dialect(self) -> str:

@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
         runtime = Runtime(settings, execute=run_executor)
         await run_in_threadpool(runtime.start)
         app.state.settings, app.state.database, app.state.executor = settings, runtime.database, runtime.executor
+        app.state.hub = runtime.hub
         app.state.database_slots = asyncio.Semaphore(request_slots(runtime.database.pool_size))
         try:
             yield

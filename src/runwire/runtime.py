@@ -1,22 +1,27 @@
-"""What every Runwire process runs besides HTTP: the database at its newest schema, the cross-process signal
-listener (PostgreSQL), and the executor in the process's role."""
+"""What every Runwire process runs besides HTTP: the database at its newest schema, the process's signal hub and
+cross-process signal listener (PostgreSQL), and the executor of the process's role."""
 
-from runwire import schema
+from runwire import migrate
 from runwire.config import Settings
 from runwire.db import Database
-from runwire.runs.engine import Executor
-from runwire.runs.signals import listener_for
+from runwire.runs.executor import Executor, InProcessExecutor, QueueClient
+from runwire.runs.signals import HUB_KEY, SignalHub, listener_for
 
 
 class Runtime:
     def __init__(self, settings: Settings, *, execute: bool) -> None:
         self.settings = settings
-        self.database = Database(settings.resolved_database_url, settings.database_pool_size)
-        self.executor = Executor(settings, self.database, execute=execute)
-        self._listener = listener_for(settings.resolved_database_url)
+        self.hub = SignalHub()
+        self.database = Database(
+            settings.resolved_database_url, settings.database_pool_size, session_info={HUB_KEY: self.hub}
+        )
+        self.executor: Executor = (
+            InProcessExecutor(settings, self.database, self.hub.running_tasks) if execute else QueueClient(settings)
+        )
+        self._listener = listener_for(settings.resolved_database_url, self.hub)
 
     def start(self) -> None:
-        schema.upgrade(self.database.engine)
+        migrate.upgrade(self.database.engine)
         if self._listener is not None:
             self._listener.start()
         self.executor.start()

@@ -4,6 +4,7 @@ from runwire.chats import service
 from runwire.chats.schemas import ChatCreate, ChatPage, ChatRead
 from runwire.deps import CurrentAuth, OwnedChat, OwnUserId, SessionDep
 from runwire.pagination import LimitParam
+from runwire.runs import service as runs_service
 from runwire.schemas import Envelope
 
 router = APIRouter(prefix="/api", tags=["chats"])
@@ -22,6 +23,7 @@ def get_chat(chat: OwnedChat) -> Envelope[ChatRead]:
 
 @router.delete("/chats/{chatId}", status_code=204)
 def delete_chat(chat: OwnedChat, session: SessionDep) -> Response:
+    runs_service.cancel_active_runs(chat, session=session)
     service.delete_chat(chat, session=session)
     return Response(status_code=204)
 

@@ -1,4 +1,4 @@
-"""Chats: creation, ownership, listing and deletion."""
+"""Chats: creation, ownership, listing, deletion, and the lock that orders what happens in a chat."""
 
 import uuid
 
@@ -10,7 +10,6 @@ from runwire.chats.schemas import ChatCreate
 from runwire.db import utcnow
 from runwire.ownership import lock_owned, require_owned
 from runwire.pagination import decode_newest_first, encode_newest_first
-from runwire.runs import service as runs_service
 
 
 def create_chat(data: ChatCreate, *, user_id: uuid.UUID, session: Session) -> Chat:
@@ -40,7 +39,12 @@ def list_chats(
     return chats, encode_newest_first(chats[-1].created_at, chats[-1].id)
 
 
+def lock_chat(chat: Chat, *, session: Session) -> Chat:
+    """Lock the chat's row for this transaction (404 if it was deleted meanwhile): the writers of a chat's runs and
+    its deletion take this lock first, so they never interleave."""
+    return lock_owned(chat, noun="chat", session=session)
+
+
 def delete_chat(chat: Chat, *, session: Session) -> None:
-    lock_owned(chat, noun="chat", session=session)
-    runs_service.cancel_active_runs(chat.id, session=session)
+    lock_chat(chat, session=session)
     chat.deleted_at = chat.updated_at = utcnow()

@@ -31,6 +31,3 @@ class RunningTasks:
             tasks = list(self._tasks.get(run_id, ()))
         for task in tasks:
             task.get_loop().call_soon_threadsafe(task.cancel)
-
-
-running_tasks = RunningTasks()

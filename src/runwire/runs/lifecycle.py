@@ -1,4 +1,5 @@
-"""What the executor asks of the record: each function is one transaction, run inside one DBOS step.
+"""What the executor asks of the record: each function is one transaction, run inside one DBOS step, and each
+moves state only through the door in `transitions`.
 
 Each is idempotent, because a DBOS step can run again after a crash that came between our commit and DBOS's
 checkpoint: a step already started is not started twice, a step already ended is reported as it ended.
@@ -7,12 +8,14 @@ checkpoint: a step already started is not started twice, a step already ended is
 import uuid
 from typing import Any, TypedDict
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from runwire.db import utcnow
-from runwire.runs import service
+from runwire.runs import transitions
 from runwire.runs.models import StepRun, WorkflowRun
-from runwire.runs.states import Status, is_final
+from runwire.runs.schemas import ErrorInfo
+from runwire.runs.states import Outcome, Status, is_final
 from runwire.templating.sandbox import contains_template
 from runwire.tools import registry
 from runwire.workflows import dag
@@ -20,118 +23,135 @@ from runwire.workflows.models import WorkflowVersion
 from runwire.workflows.schemas import StepDef
 
 MAX_LOG_ENTRIES = 200
-RUN_NOT_FOUND = "run_not_found"
 
 
 class PlannedStep(TypedDict):
+    """A step as the executor runs it: read once when the run starts, so that no step re-reads the definition."""
+
     id: str
     dependsOn: list[str]
     status: str
+    toolId: str
+    inputs: dict[str, Any]
+    timeoutSeconds: float | None
+    retries: int
+    upstream: list[str]
+    # Whether any input holds a template (the tool's own raw inputs included): the step then needs its context.
+    templated: bool
+    # Whether the engine renders inputs before the call (templates outside the tool's raw inputs).
+    renders: bool
 
 
 class StepStart(TypedDict):
-    toolId: str
-    # The rendered inputs, or None while the definition's templates (`templateInputs`) are still to be rendered.
+    # The rendered inputs, or None while the step's templates are still to be rendered.
     inputs: dict[str, Any] | None
-    templateInputs: dict[str, Any]
-    timeoutSeconds: float | None
-    retries: int
     templateContext: dict[str, Any]
 
 
-def _definitions(run: WorkflowRun, *, session: Session) -> list[StepDef]:
+def start_run(run_id: uuid.UUID, *, session: Session) -> list[PlannedStep] | Outcome:
+    """Mark the run running and return its steps in dependency order; MISSING when no committed run has that id,
+    ALREADY_FINAL when it has ended. A run already running (recovered after a crash) is planned again."""
+    outcome = transitions.transition_run(run_id, Status.RUNNING, session=session)
+    if outcome in (Outcome.MISSING, Outcome.ALREADY_FINAL):
+        return outcome
+    run = session.get(WorkflowRun, run_id)
+    assert run is not None
     version = session.get(WorkflowVersion, (run.workflow_id, run.workflow_version))
     assert version is not None, "a run's pinned version is never deleted"
-    return [StepDef.model_validate(step) for step in version.steps]
-
-
-def start_run(run_id: uuid.UUID, *, session: Session) -> list[PlannedStep] | str | None:
-    """Mark the run running and return its steps in dependency order; None when it has already ended,
-    RUN_NOT_FOUND when no committed run has that id."""
-    run = service.lock_run(run_id, session=session)
-    if run is None:
-        return RUN_NOT_FOUND
-    if is_final(run.status):
-        return None
-    if run.status == Status.PENDING:
-        service.transition_run(run, Status.RUNNING, session=session)
-    depends_on = {step.id: step.depends_on for step in _definitions(run, session=session)}
+    definitions = {step.id: step for step in map(StepDef.model_validate, version.steps)}
+    upstream = dag.ancestors(list(definitions.values()))
     return [
-        PlannedStep(id=step.step_id, dependsOn=depends_on[step.step_id], status=step.status)
-        for step in service.run_steps(run.id, session=session)
+        _planned(definitions[row.step_id], row.status, sorted(upstream[row.step_id]))
+        for row in transitions.run_steps(run_id, session=session)
     ]
 
 
-def _step(run: WorkflowRun, step_id: str, *, session: Session) -> StepRun:
-    step = session.get(StepRun, (run.id, step_id))
-    assert step is not None, f"run {run.id} has no step {step_id}"
-    return step
-
-
-def _template_context(run: WorkflowRun, definitions: list[StepDef], step_id: str, session: Session) -> dict[str, Any]:
-    upstream = dag.ancestors(definitions)[step_id]
-    outputs = {
-        step.step_id: {"output": step.output}
-        for step in service.run_steps(run.id, session=session)
-        if step.step_id in upstream and step.status == Status.COMPLETED
-    }
-    return {"input": run.input, "steps": outputs}
-
-
-def begin_step(run_id: uuid.UUID, step_id: str, *, session: Session) -> StepStart | str:
-    """Start a step and count its first attempt; return what the attempt needs, or the status the step already
-    ended with."""
-    run = service.lock_run(run_id, session=session)
-    if run is None:
-        return Status.CANCELLED
-    step = _step(run, step_id, session=session)
-    if is_final(step.status):
-        return step.status
-    if is_final(run.status):
-        return Status.CANCELLED
-    definitions = _definitions(run, session=session)
-    definition = next(d for d in definitions if d.id == step_id)
-    context = _template_context(run, definitions, step_id, session)
-    if step.status == Status.PENDING:
-        service.transition_step(run, step, Status.RUNNING, session=session)
-        if not _has_templates(definition):
-            step.inputs = definition.inputs
-    step.attempts += 1  # the first attempt, or the one that repeats an attempt a crash interrupted
-    return StepStart(
-        toolId=step.tool_id,
-        inputs=step.inputs,
-        templateInputs=definition.inputs,
+def _planned(definition: StepDef, status: str, upstream: list[str]) -> PlannedStep:
+    tool = registry.get_tool(definition.tool_id)
+    raw = tool.raw_inputs if tool is not None else frozenset()
+    templated = {name for name, value in definition.inputs.items() if contains_template(value)}
+    return PlannedStep(
+        id=definition.id,
+        dependsOn=definition.depends_on,
+        status=status,
+        toolId=definition.tool_id,
+        inputs=definition.inputs,
         timeoutSeconds=definition.timeout_seconds,
         retries=definition.retries or 0,
-        templateContext=context,
+        upstream=upstream,
+        templated=bool(templated),
+        renders=bool(templated - raw),
     )
 
 
-def _has_templates(definition: StepDef) -> bool:
-    """Whether any input the engine renders holds a template (the tool renders its `raw_inputs` itself)."""
-    raw = raw_inputs(definition.tool_id)
-    return any(contains_template(value) for name, value in definition.inputs.items() if name not in raw)
+def begin_step(run_id: uuid.UUID, step: PlannedStep, *, session: Session) -> StepStart | Status:
+    """Start a step and count its first attempt; return what the attempt needs, or the status the step ended with.
+    A step found running was interrupted by a crash: its attempt is counted again."""
+    outcome = transitions.transition_step(run_id, step["id"], Status.RUNNING, session=session)
+    if outcome is Outcome.MISSING:
+        return Status.CANCELLED
+    row = transitions.step_row(run_id, step["id"], session=session)
+    if is_final(row.status):
+        return Status(row.status)
+    if outcome is Outcome.ALREADY_FINAL:
+        return Status.CANCELLED
+    if outcome is Outcome.APPLIED and not step["renders"]:
+        row.inputs = step["inputs"]
+    row.attempts += 1
+    context = _template_context(run_id, step["upstream"], session=session) if step["templated"] else {}
+    return StepStart(inputs=row.inputs, templateContext=context)
 
 
-def raw_inputs(tool_id: str) -> frozenset[str]:
-    tool = registry.get_tool(tool_id)
-    return tool.raw_inputs if tool is not None else frozenset()
+def _template_context(run_id: uuid.UUID, upstream: list[str], *, session: Session) -> dict[str, Any]:
+    run_input = session.scalar(sa.select(WorkflowRun.input).where(WorkflowRun.id == run_id))
+    outputs = session.execute(
+        sa.select(StepRun.step_id, StepRun.output).where(
+            StepRun.run_id == run_id, StepRun.step_id.in_(upstream), StepRun.status == Status.COMPLETED
+        )
+    ).all()
+    return {"input": run_input, "steps": {step_id: {"output": output} for step_id, output in outputs}}
 
 
 def record_inputs(run_id: uuid.UUID, step_id: str, inputs: dict[str, Any], *, session: Session) -> None:
     """Store a running step's rendered inputs (rendered outside any transaction); kept if already stored."""
-    run = service.lock_run(run_id, session=session)
-    if run is None:
-        return
-    step = _step(run, step_id, session=session)
-    if step.status == Status.RUNNING and step.inputs is None:
+    step = _running_step(run_id, step_id, session=session)
+    if step is not None and step.inputs is None:
         step.inputs = inputs
 
 
-def _fail_step(run: WorkflowRun, step: StepRun, error: dict[str, str], *, session: Session) -> None:
-    service.transition_step(run, step, Status.FAILED, error=error, session=session)
-    message = f"Step '{step.step_id}' failed: {error['message']}"
-    service.fail_run(run, service.error_info("step_failed", message), session=session)
+def _running_step(run_id: uuid.UUID, step_id: str, *, session: Session) -> StepRun | None:
+    """The step, with its run locked, when both are live and the step is running; else None."""
+    run = transitions.lock_run(run_id, session=session)
+    if run is None or is_final(run.status):
+        return None
+    step = transitions.step_row(run_id, step_id, session=session)
+    return step if step.status == Status.RUNNING else None
+
+
+def start_retry(run_id: uuid.UUID, step_id: str, *, session: Session) -> bool:
+    """Count a further attempt; False when the step is no longer running (so the attempt must not happen)."""
+    step = _running_step(run_id, step_id, session=session)
+    if step is None:
+        return False
+    step.attempts += 1
+    return True
+
+
+def log_step(run_id: uuid.UUID, step_id: str, message: str, *, session: Session) -> None:
+    step = _running_step(run_id, step_id, session=session)
+    if step is not None:
+        _append_log(step, message)
+
+
+def report_progress(run_id: uuid.UUID, step_id: str, progress: int, message: str, *, session: Session) -> None:
+    step = _running_step(run_id, step_id, session=session)
+    if step is None:
+        return
+    _append_log(step, f"{progress}% {message}")
+    run = session.get(WorkflowRun, run_id)
+    assert run is not None
+    data = {"stepId": step_id, "progress": progress, "message": message}
+    transitions.append_event(run, "step_progress", data, session=session)
 
 
 def _append_log(step: StepRun, message: str) -> None:
@@ -139,76 +159,36 @@ def _append_log(step: StepRun, message: str) -> None:
         step.logs = [*step.logs, {"at": utcnow().isoformat(), "message": message}]
 
 
-def start_retry(run_id: uuid.UUID, step_id: str, *, session: Session) -> bool:
-    """Count a further attempt; False when the step is no longer running (so the attempt must not happen)."""
-    run = service.lock_run(run_id, session=session)
-    if run is None:
-        return False
-    step = _step(run, step_id, session=session)
-    if step.status != Status.RUNNING:
-        return False
-    step.attempts += 1
-    return True
-
-
-def log_step(run_id: uuid.UUID, step_id: str, message: str, *, session: Session) -> None:
-    run = service.lock_run(run_id, session=session)
-    if run is not None:
-        _append_log(_step(run, step_id, session=session), message)
-
-
-def report_progress(run_id: uuid.UUID, step_id: str, progress: int, message: str, *, session: Session) -> None:
-    run = service.lock_run(run_id, session=session)
-    if run is None or is_final(run.status):
-        return
-    step = _step(run, step_id, session=session)
-    if step.status != Status.RUNNING:
-        return
-    _append_log(step, f"{progress}% {message}")
-    data = {"stepId": step_id, "progress": progress, "message": message}
-    service.append_event(run, "step_progress", data, session=session)
-
-
 def finish_step(
-    run_id: uuid.UUID,
-    step_id: str,
-    *,
-    output: Any = None,
-    error: dict[str, str] | None = None,
-    session: Session,
-) -> str:
+    run_id: uuid.UUID, step_id: str, *, output: Any = None, error: ErrorInfo | None = None, session: Session
+) -> Status:
     """Record a step's result; a failure fails the run. Returns the step's final status."""
-    run = service.lock_run(run_id, session=session)
-    if run is None:
+    target = Status.COMPLETED if error is None else Status.FAILED
+    outcome = transitions.transition_step(run_id, step_id, target, output=output, error=error, session=session)
+    if outcome is Outcome.MISSING:
         return Status.CANCELLED
-    step = _step(run, step_id, session=session)
-    if step.status != Status.RUNNING or is_final(run.status):
-        return step.status if is_final(step.status) else Status.CANCELLED
-    if error is None:
-        service.transition_step(run, step, Status.COMPLETED, output=output, session=session)
-    else:
-        _fail_step(run, step, error, session=session)
-    return step.status
+    status = transitions.step_row(run_id, step_id, session=session).status
+    return Status(status) if is_final(status) else Status.CANCELLED
 
 
-def finish_run(run_id: uuid.UUID, *, session: Session) -> str | None:
-    """End a run whose steps have all ended; a run already ended is left as it is."""
-    run = service.lock_run(run_id, session=session)
+def finish_run(run_id: uuid.UUID, *, session: Session) -> Status | None:
+    """End a run whose steps have all ended; a run already ended is left as it is. None for a missing run."""
+    run = transitions.lock_run(run_id, session=session)
     if run is None:
         return None
     if not is_final(run.status):
-        steps = service.run_steps(run.id, session=session)
-        if all(step.status == Status.COMPLETED for step in steps):
-            service.transition_run(run, Status.COMPLETED, session=session)
+        steps = transitions.run_steps(run_id, session=session)
+        unfinished = [step.step_id for step in steps if step.status != Status.COMPLETED]
+        if not unfinished:
+            transitions.transition_run(run_id, Status.COMPLETED, session=session)
         else:
-            unfinished = ", ".join(step.step_id for step in steps if step.status != Status.COMPLETED)
-            error = service.error_info("executor_error", f"The run ended with unfinished steps: {unfinished}.")
-            service.fail_run(run, error, session=session)
-    return run.status
+            message = f"The run ended with unfinished steps: {', '.join(unfinished)}."
+            error = ErrorInfo(code="executor_error", message=message)
+            transitions.transition_run(run_id, Status.FAILED, error=error, session=session)
+    return Status(run.status)
 
 
 def abandon_run(run_id: uuid.UUID, message: str, *, session: Session) -> None:
     """Fail a run that can no longer be executed (its durable workflow failed or vanished)."""
-    run = service.lock_run(run_id, session=session)
-    if run is not None and not is_final(run.status):
-        service.fail_run(run, service.error_info("executor_error", message), session=session)
+    error = ErrorInfo(code="executor_error", message=message)
+    transitions.transition_run(run_id, Status.FAILED, error=error, session=session)

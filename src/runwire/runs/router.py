@@ -10,7 +10,7 @@ from runwire.errors import Invalid
 from runwire.ids import parse_uuid
 from runwire.pagination import LimitParam
 from runwire.runs import idempotency, listing, service, stream
-from runwire.runs.engine import Executor
+from runwire.runs.executor import Executor
 from runwire.runs.models import WorkflowRun
 from runwire.runs.schemas import Order, RunCreate, RunDetail, RunList, RunRead
 from runwire.runs.states import Status
@@ -136,7 +136,7 @@ def _last_event_id(value: str | None) -> int:
 def stream_run(request: Request, run: RunInChat) -> EventSourceResponse:
     after = _last_event_id(request.headers.get("last-event-id"))
     return EventSourceResponse(
-        stream.run_event_stream(get_database(request), run.id, after),
+        stream.run_event_stream(get_database(request), request.app.state.hub.notifier, run.id, after),
         ping=stream.PING_SECONDS,
         ping_message_factory=lambda: ServerSentEvent(comment="ping"),
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

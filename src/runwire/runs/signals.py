@@ -1,14 +1,15 @@
-"""Signals about a run that other parts of the system act on: "its event log grew" and "it was cancelled".
+"""Signals about a run that other parts of the system act on: "its event log grew" and "it halted".
 
 A signal is raised inside the transaction that causes it and delivered only once that transaction commits. In this
-process it goes straight to the notifier (open streams) and the running-task registry (tool calls to stop). On
-PostgreSQL it is also sent with NOTIFY, and every Runwire process LISTENs, so a stream served by one process wakes
-for a run executing in another, and a cancel received by an API process stops the tool call in a worker.
+process it goes to the process's SignalHub: the notifier (open streams) and the running-task registry (tool calls to
+stop). On PostgreSQL it is also sent with NOTIFY, and every Runwire process LISTENs, so a stream served by one process
+wakes for a run executing in another, and a cancel received by an API process stops the tool call in a worker.
 """
 
 import logging
 import threading
 import uuid
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 import psycopg
@@ -16,31 +17,41 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from runwire.db import call_after_commit
-from runwire.runs.cancellation import running_tasks
-from runwire.runs.events import notifier
+from runwire.runs.cancellation import RunningTasks
+from runwire.runs.notifier import RunNotifier
 
 log = logging.getLogger("runwire.signals")
 
 CHANNEL = "runwire_runs"
 RECONNECT_SECONDS = 1.0
+# The key under which a Database's sessions carry the SignalHub of their process (see Database's session_info).
+HUB_KEY = "runwire_signal_hub"
 
 
 class Signal(StrEnum):
     EVENTS = "events"
-    CANCELLED = "cancelled"
+    # The run ended with steps unfinished (cancelled, or failed fast): its tool calls must stop.
+    HALTED = "halted"
 
 
-def deliver(signal: Signal, run_id: str) -> None:
-    """Act on a committed signal in this process."""
-    if signal is Signal.CANCELLED:
-        running_tasks.cancel(run_id)
-    notifier.notify(run_id)
+@dataclass
+class SignalHub:
+    """Where this process's signals land: the open streams' notifier and the running tool calls."""
+
+    notifier: RunNotifier = field(default_factory=RunNotifier)
+    running_tasks: RunningTasks = field(default_factory=RunningTasks)
+
+    def deliver(self, signal: Signal, run_id: str) -> None:
+        if signal is Signal.HALTED:
+            self.running_tasks.cancel(run_id)
+        self.notifier.notify(run_id)
 
 
 def raise_signal(signal: Signal, run_id: uuid.UUID, *, session: Session) -> None:
     """Deliver `signal` once the session's transaction commits; raising it again in that transaction is a no-op."""
     text = str(run_id)
-    if not call_after_commit(session, (CHANNEL, signal, text), lambda: deliver(signal, text)):
+    hub: SignalHub | None = session.info.get(HUB_KEY)
+    if hub is not None and not call_after_commit(session, (CHANNEL, signal, text), lambda: hub.deliver(signal, text)):
         return
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.select(sa.func.pg_notify(CHANNEL, f"{signal.value}:{text}")))
@@ -58,8 +69,9 @@ class SignalListener:
     """A thread that LISTENs on PostgreSQL and delivers other processes' signals here (ours arrive twice: harmless,
     a stream re-reads by sequence and a cancelled task stays cancelled)."""
 
-    def __init__(self, conninfo: str) -> None:
+    def __init__(self, conninfo: str, hub: SignalHub) -> None:
         self._conninfo = conninfo
+        self._hub = hub
         self._stopping = threading.Event()
         self._listening = threading.Event()
         self._thread = threading.Thread(target=self._run, name="runwire-signal-listener", daemon=True)
@@ -86,17 +98,17 @@ class SignalListener:
             connection.execute(f"LISTEN {CHANNEL}")
             self._listening.set()
             # Whatever was signalled while no one listened: every waiter re-reads.
-            notifier.notify_all()
+            self._hub.notifier.notify_all()
             while not self._stopping.is_set():
                 for notification in connection.notifies(timeout=0.5):
                     parsed = _parse(notification.payload)
                     if parsed is not None:
-                        deliver(*parsed)
+                        self._hub.deliver(*parsed)
 
 
-def listener_for(database_url: str) -> SignalListener | None:
+def listener_for(database_url: str, hub: SignalHub) -> SignalListener | None:
     """A listener for a PostgreSQL database URL; None for SQLite, which serves one process."""
     url = sa.make_url(database_url)
     if not url.drivername.startswith("postgresql"):
         return None
-    return SignalListener(url.set(drivername="postgresql").render_as_string(hide_password=False))
+    return SignalListener(url.set(drivername="postgresql").render_as_string(hide_password=False), hub)

@@ -1,4 +1,4 @@
-"""The statuses a run or step can have and the moves between them."""
+"""The statuses a run or step can have, the moves between them, and what a requested move came to."""
 
 from enum import StrEnum
 
@@ -23,16 +23,24 @@ STEP_MOVES: dict[Status, frozenset[Status]] = {
 }
 
 
-class IllegalMove(Exception):
-    def __init__(self, kind: str, current: str, target: str) -> None:
-        super().__init__(f"a {kind} cannot move from {current} to {target}")
-        self.current = current
-        self.target = target
+class Outcome(StrEnum):
+    """What a requested move came to. Callers act on it and never re-check the row themselves."""
+
+    APPLIED = "applied"
+    # The run (or the step) had already ended: nothing changed.
+    ALREADY_FINAL = "already_final"
+    # The row is live but the move does not apply from where it is (e.g. finishing a step that is not running).
+    STALE = "stale"
+    # No committed run has that id.
+    MISSING = "missing"
 
 
-def check_move(kind: str, moves: dict[Status, frozenset[Status]], current: str, target: Status) -> None:
-    if target not in moves.get(Status(current), frozenset()):
-        raise IllegalMove(kind, current, target)
+def judge(moves: dict[Status, frozenset[Status]], current: str, target: Status) -> Outcome | None:
+    """None when the move from `current` to `target` is allowed, else what it comes to."""
+    status = Status(current)
+    if status in FINAL:
+        return Outcome.ALREADY_FINAL
+    return None if target in moves[status] else Outcome.STALE
 
 
 def is_final(status: str) -> bool:

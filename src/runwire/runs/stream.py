@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from starlette.concurrency import run_in_threadpool
 
 from runwire.db import Database
-from runwire.runs.events import notifier
 from runwire.runs.models import RunEvent, WorkflowRun
+from runwire.runs.notifier import RunNotifier
 from runwire.runs.states import is_final
 
 SAFETY_RECHECK_SECONDS = 5.0
@@ -42,7 +42,9 @@ def sse_message(event: RunEvent) -> dict[str, Any]:
     return {"id": str(event.seq), "event": event.type, "data": orjson.dumps(event.data).decode()}
 
 
-async def run_event_stream(database: Database, run_id: uuid.UUID, after: int) -> AsyncIterator[dict[str, Any]]:
+async def run_event_stream(
+    database: Database, notifier: RunNotifier, run_id: uuid.UUID, after: int
+) -> AsyncIterator[dict[str, Any]]:
     with notifier.subscribe(str(run_id)) as woken:
         while True:
             woken.clear()

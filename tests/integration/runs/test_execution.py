@@ -124,16 +124,14 @@ def test_cancel_running_run_stops_promptly(client: TestClient, user: dict[str, A
     done = get_run(client, chat["id"], run["id"])
     assert [s["status"] for s in done["steps"]] == ["cancelled", "cancelled"]
     assert done["steps"][1]["startedAt"] is None
-    wait_for(lambda: client.app.state.executor is not None and not _tasks_running(run["id"]), timeout=1.0)
+    wait_for(lambda: client.app.state.executor is not None and not _tasks_running(client, run["id"]), timeout=1.0)
     assert time.monotonic() - began < 1.0
     again = client.post(f"/api/chats/{chat['id']}/workflow-runs/{run['id']}/cancel")
     assert again.status_code == 409 and again.json()["error"] == "Conflict"
 
 
-def _tasks_running(run_id: str) -> bool:
-    from runwire.runs.cancellation import running_tasks
-
-    return run_id in running_tasks._tasks
+def _tasks_running(client: TestClient, run_id: str) -> bool:
+    return run_id in client.app.state.hub.running_tasks._tasks  # type: ignore[attr-defined]
 
 
 def test_cancel_pending_run_and_fifo_within_a_chat(client: TestClient, user: dict[str, Any]) -> None:

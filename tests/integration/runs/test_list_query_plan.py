@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from runwire import schema
+from runwire import migrate
 from runwire.config import Settings
 from runwire.db import create_db_engine
 from runwire.pagination import encode_cursor
@@ -93,7 +93,7 @@ def filled_engine(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
 
 
 def _fill(engine: Engine, statements: list[str]) -> None:
-    schema.upgrade(engine)
+    migrate.upgrade(engine)
     native = engine.dialect.name == "postgresql"
     values: dict[str, Any] = {
         "user_id": USER_ID if native else USER_ID.hex,

@@ -6,7 +6,6 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from runwire.runs.events import notifier
 from tests.conftest import new_chat
 from tests.helpers import create_workflow, get_run, start_run, step, wait_for, wait_for_first_step, wait_for_run
 
@@ -113,6 +112,7 @@ def test_stream_agrees_with_the_list_and_releases_its_listener(client: TestClien
     workflow = create_workflow(client, [step("a", "delay", {"seconds": 30})])
     run = start_run(client, chat["id"], workflow["id"])
     wait_for_first_step(client, chat["id"], run["id"])
+    notifier = client.app.state.hub.notifier  # type: ignore[attr-defined]
     before = notifier.subscriber_count()
     path = f"/api/chats/{chat['id']}/workflow-runs/{run['id']}/stream"
     with client.stream("GET", path) as response:

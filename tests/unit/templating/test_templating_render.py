@@ -17,6 +17,7 @@ def render_value(value: object, context: dict[str, object]) -> object:
 def render_text(template: str, context: dict[str, object]) -> str:
     return sandbox.render_text(template, context, max_chars=MAX_CHARS)
 
+
 CONTEXT: dict[str, object] = {
     "input": {"n": 3, "x": 1.5, "flag": True, "nothing": None, "name": "Ada", "tags": ["a", "b"], "obj": {"k": 1}},
     "steps": {"fetch": {"output": {"status": 200, "body": {"items": [{"id": 7}]}}}},

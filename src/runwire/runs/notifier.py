@@ -1,4 +1,4 @@
-"""In-process notifier: wakes whoever waits on a run when its event log grows."""
+"""Wakes whoever waits on a run (its open streams) when its event log grows."""
 
 import asyncio
 import threading
@@ -43,6 +43,3 @@ class RunNotifier:
     def subscriber_count(self) -> int:
         with self._lock:
             return sum(len(waiters) for waiters in self._waiters.values())
-
-
-notifier = RunNotifier()

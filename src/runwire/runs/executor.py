@@ -1,0 +1,179 @@
+"""Who runs the runs in a process. Both kinds meet `service.Enqueue`:
+
+- `InProcessExecutor` (`serve`, `worker`): launches DBOS with the run workflow, listens on the run queue, recovers
+  this executor's unfinished runs and settles runs a crash left behind;
+- `QueueClient` (`serve --no-executor`): queues runs through a DBOS client and executes nothing.
+"""
+
+import logging
+import uuid
+
+import sqlalchemy as sa
+from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions, SetEnqueueOptions, SetWorkflowID
+from sqlalchemy.orm import Session
+
+from runwire.config import Settings
+from runwire.db import Database, create_dbos_sqlite_engine
+from runwire.runs import dbos_adapter, lifecycle
+from runwire.runs.cancellation import RunningTasks
+from runwire.runs.models import WorkflowRun
+from runwire.runs.service import Enqueued
+from runwire.runs.states import Status
+from runwire.runs.steps import StepRunner
+from runwire.runs.workflow import CLASS_NAME, INSTANCE_NAME, WORKFLOW_NAME, RunWorkflow
+from runwire.templating.renderer import TemplateRenderer
+
+log = logging.getLogger("runwire.executor")
+
+APP_NAME = "runwire"
+QUEUE_NAME = "runwire-runs"
+MAX_DBOS_PRIORITY = 2**31 - 1
+ENDED_DBOS_STATUSES = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
+
+
+def _priority(run: Enqueued) -> int:
+    """The run's place in its chat: the partition runs them in request order even when two were queued within the
+    same millisecond."""
+    return min(run.chat_seq, MAX_DBOS_PRIORITY)
+
+
+class _DbosEngine:
+    """DBOS's SQLite system database engine, in WAL mode like Runwire's own (None on PostgreSQL)."""
+
+    def __init__(self, settings: Settings) -> None:
+        url = settings.resolved_dbos_url
+        self.engine = create_dbos_sqlite_engine(url, settings.dbos_pool_size) if url.startswith("sqlite") else None
+
+    def dispose(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+
+
+class InProcessExecutor:
+    def __init__(self, settings: Settings, database: Database, running_tasks: RunningTasks) -> None:
+        self.settings = settings
+        self.database = database
+        self.renderer = TemplateRenderer(settings.render_limits, workers=settings.template_workers)
+        runner = StepRunner(settings, database, self.renderer, running_tasks)
+        self._workflow = RunWorkflow(runner, max_parallel=settings.max_parallel_steps)
+        self._dbos_engine = _DbosEngine(settings)
+
+    def start(self) -> None:
+        self.renderer.start()
+        self.launch(listen=True)
+        dbos_adapter.wait_until_queue_listened(QUEUE_NAME, timeout=3.0)
+        self._settle_leftover_runs()
+
+    def launch(self, *, listen: bool) -> None:
+        """DBOS with the run workflow; listening on the run queue, or (to recover another executor's runs) not."""
+        config: DBOSConfig = {
+            "name": APP_NAME,
+            "system_database_url": self.settings.resolved_dbos_url,
+            "application_version": self.settings.application_version,
+            "executor_id": self.settings.executor_id,
+            "system_database_engine": self._dbos_engine.engine,
+            "sys_db_pool_size": self.settings.dbos_pool_size,
+            "log_level": "WARNING",
+        }
+        DBOS(config=config)
+        if not listen:
+            DBOS.listen_queues([])
+        DBOS.launch()
+        self.queue = DBOS.register_queue(
+            QUEUE_NAME,
+            partition_concurrency=1,
+            polling_interval_sec=self.settings.queue_poll_seconds,
+            on_conflict="always_update",
+        )
+
+    def stop(self) -> None:
+        DBOS.destroy()
+        dbos_adapter.unregister_instance(self._workflow)
+        self.renderer.stop()
+        self._dbos_engine.dispose()
+
+    def enqueue(self, run: Enqueued) -> None:
+        with (
+            SetWorkflowID(str(run.run_id)),
+            SetEnqueueOptions(queue_partition_key=str(run.chat_id), priority=_priority(run)),
+        ):
+            self.queue.enqueue(self._workflow.execute_run, str(run.run_id))
+
+    def _settle_leftover_runs(self) -> None:
+        """Queue runs whose workflow was never queued, and fail runs whose workflow ended without them."""
+        with self.database.reading() as session:
+            active = _active_runs(session)
+        for run in active:
+            dbos_status = DBOS.get_workflow_status(str(run.run_id))
+            if dbos_status is None:
+                log.warning("queueing a run that was never queued", extra={"run_id": str(run.run_id)})
+                self.enqueue(run)
+            elif dbos_status.status in ENDED_DBOS_STATUSES:
+                message = f"The run's durable workflow ended ({dbos_status.status}) before the run did."
+                with self.database.writing() as session:
+                    lifecycle.abandon_run(run.run_id, message, session=session)
+
+    def recover(self, executor_id: str) -> list[str]:
+        """Put the runs a dead executor left unfinished back on the run queue, where live executors take them on.
+        Completed steps are not run again: DBOS replays them from its checkpoints."""
+        return dbos_adapter.recover_pending_workflows([executor_id])
+
+
+class QueueClient:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._dbos_engine = _DbosEngine(settings)
+        self._client: DBOSClient | None = None
+
+    def start(self) -> None:
+        DBOS.migrate(self.settings.resolved_dbos_url)
+        self._client = DBOSClient(
+            system_database_url=self.settings.resolved_dbos_url,
+            system_database_engine=self._dbos_engine.engine,
+            system_database_pool_size=self.settings.dbos_pool_size,
+            application_name=APP_NAME,
+        )
+
+    def stop(self) -> None:
+        if self._client is not None:
+            self._client.destroy()
+            self._client = None
+        self._dbos_engine.dispose()
+
+    def enqueue(self, run: Enqueued) -> None:
+        assert self._client is not None, "the queue client is not started"
+        options: EnqueueOptions = {
+            "workflow_name": WORKFLOW_NAME,
+            "class_name": CLASS_NAME,
+            "instance_name": INSTANCE_NAME,
+            "queue_name": QUEUE_NAME,
+            "workflow_id": str(run.run_id),
+            "queue_partition_key": str(run.chat_id),
+            "priority": _priority(run),
+            "app_version": self.settings.application_version,
+        }
+        self._client.enqueue(options, str(run.run_id))
+
+
+Executor = InProcessExecutor | QueueClient
+
+
+def recover_executor(settings: Settings, database: Database, executor_id: str) -> list[str]:
+    """The dead executor's unfinished runs, back on the queue; returns their ids."""
+    # Its own executor id, so that launching does not also recover the runs of a live process sharing ours.
+    own_settings = settings.model_copy(update={"executor_id": f"runwire-recover-{uuid.uuid4().hex[:12]}"})
+    executor = InProcessExecutor(own_settings, database, RunningTasks())
+    executor.launch(listen=False)
+    try:
+        return executor.recover(executor_id)
+    finally:
+        executor.stop()
+
+
+def _active_runs(session: Session) -> list[Enqueued]:
+    rows = session.execute(
+        sa.select(WorkflowRun.id, WorkflowRun.chat_id, WorkflowRun.chat_seq)
+        .where(WorkflowRun.status.in_([Status.PENDING, Status.RUNNING]))
+        .order_by(WorkflowRun.chat_id, WorkflowRun.chat_seq)
+    ).all()
+    return [Enqueued(run_id=row.id, chat_id=row.chat_id, chat_seq=row.chat_seq) for row in rows]

@@ -1,0 +1,195 @@
+"""The step runner: one DAG step from start to end, with its inputs rendered, its timeout, retries and cancellation,
+and its result checked against the output limits. Every write is one retried transaction (`StepRunner.write`)."""
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import orjson
+import sqlalchemy as sa
+
+from runwire.config import Settings
+from runwire.db import Database
+from runwire.jsonlimits import json_problems
+from runwire.runs import lifecycle
+from runwire.runs.cancellation import RunningTasks
+from runwire.runs.schemas import ErrorInfo
+from runwire.runs.states import Status
+from runwire.templating.renderer import TemplateRenderer
+from runwire.templating.sandbox import INVALID_TEMPLATE, TEMPLATE_LIMIT, TemplateError
+from runwire.tools import registry
+from runwire.tools.base import Tool, ToolError
+
+log = logging.getLogger("runwire.steps")
+
+T = TypeVar("T")
+
+PROGRESS_INTERVAL_SECONDS = 0.1
+TRANSIENT_ERROR_WAITS = (0.1, 0.5, 1.0, 2.0, 5.0)
+# Failures that come out the same on every attempt.
+NOT_RETRIED = frozenset({"invalid_inputs", INVALID_TEMPLATE, TEMPLATE_LIMIT})
+
+
+def _is_transient(exc: sa.exc.DBAPIError) -> bool:
+    """A lost or refused connection, or a lock that outlasted the busy timeout: worth trying again."""
+    return isinstance(exc, sa.exc.OperationalError) or exc.connection_invalidated
+
+
+@dataclass
+class StepRunner:
+    settings: Settings
+    database: Database
+    renderer: TemplateRenderer
+    running_tasks: RunningTasks
+
+    def _in_transaction(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with self.database.writing() as session:
+            return operation(*args, session=session, **kwargs)
+
+    async def write(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a lifecycle operation in its own transaction, on a thread; they are idempotent, so a transient
+        database error is retried rather than failing the run."""
+        for wait in (*TRANSIENT_ERROR_WAITS, None):
+            try:
+                return await asyncio.to_thread(self._in_transaction, operation, *args, **kwargs)
+            except sa.exc.DBAPIError as exc:
+                if wait is None or not _is_transient(exc):
+                    raise
+                log.warning(
+                    "database error in the executor; trying again",
+                    extra={"operation": operation.__name__, "error": type(exc.orig).__name__, "retry_in_seconds": wait},
+                )
+                await asyncio.sleep(wait)
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    async def run(self, run_id_text: str, step: lifecycle.PlannedStep) -> Status:
+        """One DAG step, start to end: the body of the DBOS step drawn for it. Returns the step's final status."""
+        run_id = uuid.UUID(run_id_text)
+        start = await self.write(lifecycle.begin_step, run_id, step)
+        if isinstance(start, Status):
+            return start
+        tool = registry.get_tool(step["toolId"])
+        if tool is None:
+            error = ErrorInfo(code="unknown_tool", message=f"The tool '{step['toolId']}' is not available.")
+            return await self.write(lifecycle.finish_step, run_id, step["id"], error=error)
+        ctx = StepContext(
+            run_id=run_id_text,
+            step_id=step["id"],
+            template_context=start["templateContext"],
+            allowed_hosts=self.settings.tool_hosts,
+            max_response_bytes=self.settings.tool_max_response_bytes,
+            runner=self,
+        )
+        timeout = step["timeoutSeconds"] or self.settings.default_step_timeout_seconds
+        attempts = asyncio.ensure_future(self._attempts(run_id, step, tool, start["inputs"], ctx, timeout))
+        with self.running_tasks.track(run_id_text, attempts):
+            try:
+                output = await attempts
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # this process is stopping: the step is left for recovery
+                return Status.CANCELLED
+            except Exception as exc:
+                return await self.write(lifecycle.finish_step, run_id, step["id"], error=_error_of(exc, timeout))
+        problem = _output_problem(output, self.settings.max_step_output_bytes)
+        if problem is not None:
+            return await self.write(lifecycle.finish_step, run_id, step["id"], error=problem)
+        return await self.write(lifecycle.finish_step, run_id, step["id"], output=output)
+
+    async def _attempts(
+        self,
+        run_id: uuid.UUID,
+        step: lifecycle.PlannedStep,
+        tool: Tool,
+        inputs: dict[str, Any] | None,
+        ctx: "StepContext",
+        timeout: float,
+    ) -> Any:
+        """Call the tool until it succeeds or its retries are spent; raise the last attempt's error."""
+        retries = step["retries"]
+        for attempt in range(retries + 1):
+            if attempt > 0 and not await self.write(lifecycle.start_retry, run_id, step["id"]):
+                raise asyncio.CancelledError
+            try:
+                # The step's timeout bounds rendering its inputs too.
+                async with asyncio.timeout(timeout):
+                    if inputs is None:
+                        inputs = await self._rendered_inputs(run_id, step, ctx)
+                    return await tool.run(registry.parse_inputs(tool, inputs), ctx)
+            except Exception as exc:
+                if (isinstance(exc, ToolError) and exc.code in NOT_RETRIED) or attempt == retries:
+                    raise
+                delay = self.settings.retry_backoff_seconds * 2**attempt
+                message = f"attempt {attempt + 1} failed: {_error_of(exc, timeout).message}; retry in {delay:g}s"
+                await self.write(lifecycle.log_step, run_id, step["id"], message)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _rendered_inputs(
+        self, run_id: uuid.UUID, step: lifecycle.PlannedStep, ctx: "StepContext"
+    ) -> dict[str, Any]:
+        """The step's inputs with their templates rendered by the template workers, then stored with the step."""
+        tool = registry.get_tool(step["toolId"])
+        raw = tool.raw_inputs if tool is not None else frozenset()
+        templated = {name: value for name, value in step["inputs"].items() if name not in raw}
+        try:
+            rendered = await self.renderer.render_value(templated, ctx.template_context)
+        except TemplateError as error:
+            raise ToolError(error.code, error.message) from None
+        assert isinstance(rendered, dict)
+        inputs = {name: rendered.get(name, value) for name, value in step["inputs"].items()}
+        await self.write(lifecycle.record_inputs, run_id, step["id"], inputs)
+        return inputs
+
+
+@dataclass
+class StepContext:
+    """What a tool sees of the run: its template context, network limits, a progress channel and a renderer."""
+
+    run_id: str
+    step_id: str
+    template_context: dict[str, Any]
+    allowed_hosts: frozenset[str]
+    max_response_bytes: int
+    runner: StepRunner
+    _last_progress: float = field(default=0.0)
+
+    async def report_progress(self, progress: int, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last_progress < PROGRESS_INTERVAL_SECONDS:
+            return
+        self._last_progress = now
+        progress = max(0, min(100, int(progress)))
+        await self.runner.write(lifecycle.report_progress, uuid.UUID(self.run_id), self.step_id, progress, message)
+
+    async def render_text(self, template: str) -> str:
+        return await self.runner.renderer.render_text(template, self.template_context)
+
+
+def _output_problem(output: Any, max_bytes: int) -> ErrorInfo | None:
+    """Why a step's output cannot be kept (data outside the contract's limits, or too large), or None."""
+    problems = json_problems(output, "output")
+    if problems:
+        path, message = problems[0]
+        return ErrorInfo(code="invalid_output", message=f"The step's output cannot be stored: {path} {message}.")
+    try:
+        size = len(orjson.dumps(output))
+    except TypeError:
+        return ErrorInfo(code="invalid_output", message="The step's output is not JSON data.")
+    if size > max_bytes:
+        message = f"The step's output is {size} bytes as JSON; at most {max_bytes} are kept."
+        return ErrorInfo(code="output_too_large", message=message)
+    return None
+
+
+def _error_of(exc: BaseException, timeout: float) -> ErrorInfo:
+    if isinstance(exc, ToolError):
+        return ErrorInfo(code=exc.code, message=exc.message)
+    if isinstance(exc, TimeoutError):
+        return ErrorInfo(code="timeout", message=f"The step did not finish within {timeout:g} seconds.")
+    return ErrorInfo(code="tool_error", message=f"The tool failed unexpectedly ({type(exc).__name__}).")

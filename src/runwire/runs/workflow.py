@@ -1,0 +1,103 @@
+"""The deterministic DBOS workflow of a run: it only decides what to start next from the pinned DAG, and every tool
+call and every write to Runwire's tables happens inside a DBOS step (the step runner and `lifecycle`).
+
+Concurrent steps draw their DBOS step ids in the workflow's own order (`DBOS.reserve_step`), and while more than one
+is in flight `DBOS.asyncio_wait` checkpoints which finished first, so a recovered run replays the same decisions.
+A lone step in flight is awaited as it is: nothing there to decide, so nothing to checkpoint.
+
+The workflow is a method of a DBOS configured instance, which carries what the process runs steps with; DBOS records
+the instance's name with each run and finds it again on recovery.
+"""
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from dbos import DBOS, DBOSConfiguredInstance
+
+from runwire.runs import lifecycle
+from runwire.runs.states import Outcome, Status
+from runwire.runs.steps import StepRunner
+
+log = logging.getLogger("runwire.workflow")
+
+CLASS_NAME = "runwire.RunWorkflow"
+INSTANCE_NAME = "runwire"
+WORKFLOW_NAME = "execute_run"
+VISIBILITY_WAITS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+@DBOS.dbos_class(CLASS_NAME)
+class RunWorkflow(DBOSConfiguredInstance):
+    def __init__(self, runner: StepRunner, *, max_parallel: int) -> None:
+        self.runner = runner
+        self.max_parallel = max_parallel
+        super().__init__(INSTANCE_NAME)
+
+    @DBOS.workflow(name=WORKFLOW_NAME)
+    async def execute_run(self, run_id: str) -> str | None:
+        plan = await DBOS.run_step_async({"name": "start_run"}, self._start_run, run_id)
+        if plan is None:
+            return None
+        try:
+            await self._execute_dag(run_id, plan)
+        except Exception as exc:
+            log.exception("run failed in the executor", extra={"run_id": run_id})
+            message = f"The executor failed unexpectedly ({type(exc).__name__}); the server's log has the details."
+            await DBOS.run_step_async({"name": "abandon_run"}, self._abandon_run, run_id, message)
+            return Status.FAILED
+        return await DBOS.run_step_async({"name": "finish_run"}, self._finish_run, run_id)
+
+    async def _start_run(self, run_id: str) -> list[lifecycle.PlannedStep] | None:
+        # A run is queued just before the transaction that writes it commits (so that no committed run is ever left
+        # unqueued): an executor that dequeues it at once may not see it yet.
+        for wait in (*VISIBILITY_WAITS, None):
+            plan = await self.runner.write(lifecycle.start_run, uuid.UUID(run_id))
+            if plan is not Outcome.MISSING or wait is None:
+                break
+            await asyncio.sleep(wait)
+        return plan if isinstance(plan, list) else None
+
+    async def _finish_run(self, run_id: str) -> str | None:
+        return await self.runner.write(lifecycle.finish_run, uuid.UUID(run_id))
+
+    async def _abandon_run(self, run_id: str, message: str) -> None:
+        await self.runner.write(lifecycle.abandon_run, uuid.UUID(run_id), message)
+
+    async def _execute_dag(self, run_id: str, steps: list[lifecycle.PlannedStep]) -> None:
+        status = {step["id"]: step["status"] for step in steps}
+        launched: set[str] = set()
+        in_flight: dict[asyncio.Task[Any], str] = {}
+        halted = False
+        try:
+            while True:
+                for step in steps:
+                    if halted or len(in_flight) >= self.max_parallel:
+                        break
+                    ready = all(status[dep] == Status.COMPLETED for dep in step["dependsOn"])
+                    if step["id"] in launched or status[step["id"]] in (Status.FAILED, Status.CANCELLED) or not ready:
+                        continue
+                    launched.add(step["id"])
+                    if status[step["id"]] == Status.COMPLETED:
+                        continue
+                    reservation = DBOS.reserve_step()
+                    task = asyncio.create_task(
+                        reservation.run_async({"name": f"step:{step['id']}"}, self.runner.run, run_id, step)
+                    )
+                    in_flight[task] = step["id"]
+                if not in_flight:
+                    return
+                done: set[asyncio.Task[Any]]
+                if len(in_flight) == 1:
+                    await asyncio.wait(in_flight)
+                    done = set(in_flight)
+                else:
+                    done, _ = await DBOS.asyncio_wait(list(in_flight), return_when=asyncio.FIRST_COMPLETED)
+                for finished in sorted(done, key=lambda f: in_flight[f]):
+                    step_id = in_flight.pop(finished)
+                    status[step_id] = finished.result()
+                    halted = halted or status[step_id] != Status.COMPLETED
+        finally:
+            for unfinished in in_flight:
+                unfinished.cancel()
