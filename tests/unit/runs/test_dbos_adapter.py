@@ -1,0 +1,47 @@
+"""What Runwire takes from DBOS's private API still exists: when a DBOS upgrade moves it, this fails first."""
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dbos import DBOS
+
+from runwire.runs import dbos_adapter
+from runwire.runs.workflow import INSTANCE_NAME
+
+
+@pytest.fixture
+def launched(tmp_path: Path) -> Iterator[None]:
+    DBOS(config={"name": "adapter-check", "system_database_url": f"sqlite:///{tmp_path / 'dbos.db'}"})
+    DBOS.launch()
+    yield
+    DBOS.destroy()
+
+
+def test_recovery_entry_point_answers_for_an_executor_without_runs(launched: None) -> None:
+    assert dbos_adapter.recover_pending_workflows(["no-such-executor"]) == []
+
+
+def test_the_queue_worker_thread_is_found_by_its_name(launched: None) -> None:
+    DBOS.register_queue("adapter-check-queue", polling_interval_sec=0.05)
+    assert dbos_adapter.wait_until_queue_listened("adapter-check-queue", timeout=5.0)
+    names = [thread.name for thread in threading.enumerate()]
+    assert dbos_adapter.QUEUE_WORKER_THREAD_PREFIX + "adapter-check-queue" in names
+
+
+def test_a_configured_instance_can_be_unregistered_and_registered_again() -> None:
+    from dbos._dbos import _get_or_create_dbos_registry
+
+    class Holder:
+        config_name = INSTANCE_NAME
+
+    registry = _get_or_create_dbos_registry()
+    first, second = Holder(), Holder()
+    registry.register_instance(first)
+    assert first in registry.instance_info_map.values()
+    dbos_adapter.unregister_instance(first)
+    assert first not in registry.instance_info_map.values()
+    registry.register_instance(second)
+    dbos_adapter.unregister_instance(second)
+    assert second not in registry.instance_info_map.values()

@@ -1,0 +1,168 @@
+"""Each lifecycle operation done twice in a row, as a DBOS step that runs again after a crash would do it: the
+second time changes nothing that the first one did (attempt counting, which counts an interrupted attempt, aside)."""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import sqlalchemy as sa
+
+from runwire.db import Database
+from runwire.runs import lifecycle
+from runwire.runs.models import RunEvent, StepRun, WorkflowRun
+from runwire.runs.schemas import ErrorInfo
+from runwire.runs.states import Outcome, Status
+from tests.factories import delay_steps, make_chat, make_run, make_user, migrated_sqlite, new_id
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    with migrated_sqlite(tmp_path) as database:
+        yield database
+
+
+@pytest.fixture
+def run_id(database: Database) -> Any:
+    with database.writing() as session:
+        user = make_user(session)
+        steps = delay_steps("a", "b")
+        steps[1]["inputs"] = {"seconds": "{{ steps.a.output.sleptSeconds }}"}
+        return make_run(session, user, make_chat(session, user), steps).id
+
+
+def twice(database: Database, operation: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[T, T]:
+    """The operation in two transactions, one after the other, as the executor would write it."""
+    results = []
+    for _ in range(2):
+        with database.writing() as session:
+            results.append(operation(*args, session=session, **kwargs))
+    return results[0], results[1]
+
+
+def state(database: Database, run_id: Any) -> tuple[Any, ...]:
+    with database.reading() as session:
+        run = session.get(WorkflowRun, run_id)
+        assert run is not None
+        steps = session.execute(sa.select(StepRun).where(StepRun.run_id == run_id)).scalars().all()
+        events = session.scalars(sa.select(RunEvent.type).where(RunEvent.run_id == run_id).order_by(RunEvent.seq))
+        return (
+            run.status,
+            run.error,
+            [(s.step_id, s.status, s.inputs, s.output, s.error, s.started_at, s.completed_at) for s in steps],
+            list(events),
+        )
+
+
+def plan(database: Database, run_id: Any) -> list[lifecycle.PlannedStep]:
+    with database.writing() as session:
+        planned = lifecycle.start_run(run_id, session=session)
+    assert isinstance(planned, list)
+    return planned
+
+
+def test_start_run_twice(database: Database, run_id: Any) -> None:
+    first, second = twice(database, lifecycle.start_run, run_id)
+    assert first == second and isinstance(first, list)
+    assert [step["id"] for step in first] == ["a", "b"]
+    assert first[1]["renders"] and first[1]["upstream"] == ["a"] and not first[0]["templated"]
+    assert state(database, run_id)[3] == ["run_started"]
+
+
+def test_start_run_of_a_missing_or_ended_run(database: Database, run_id: Any) -> None:
+    assert twice(database, lifecycle.start_run, new_id()) == (Outcome.MISSING, Outcome.MISSING)
+    twice(database, lifecycle.abandon_run, run_id, "gone")
+    assert twice(database, lifecycle.start_run, run_id) == (Outcome.ALREADY_FINAL, Outcome.ALREADY_FINAL)
+
+
+def test_begin_step_twice_starts_it_once_and_counts_the_repeated_attempt(database: Database, run_id: Any) -> None:
+    step_a = plan(database, run_id)[0]
+    first, second = twice(database, lifecycle.begin_step, run_id, step_a)
+    assert first == second == {"inputs": {"seconds": 0}, "templateContext": {}}
+    assert state(database, run_id)[3] == ["run_started", "step_started"]
+    with database.reading() as session:
+        step = session.get(StepRun, (run_id, "a"))
+        assert step is not None and step.attempts == 2
+
+
+def test_a_templated_step_begins_without_inputs_and_records_them_once(database: Database, run_id: Any) -> None:
+    step_a, step_b = plan(database, run_id)
+    twice(database, lifecycle.begin_step, run_id, step_a)
+    twice(database, lifecycle.finish_step, run_id, "a", output={"sleptSeconds": 0})
+    start, _ = twice(database, lifecycle.begin_step, run_id, step_b)
+    assert not isinstance(start, Status)
+    assert start["inputs"] is None
+    assert start["templateContext"] == {"input": {}, "steps": {"a": {"output": {"sleptSeconds": 0}}}}
+    twice(database, lifecycle.record_inputs, run_id, "b", {"seconds": 0})
+    with database.writing() as session:
+        lifecycle.record_inputs(run_id, "b", {"seconds": 99}, session=session)
+        step = session.get(StepRun, (run_id, "b"))
+        assert step is not None and step.inputs == {"seconds": 0}
+
+
+def test_finish_step_twice(database: Database, run_id: Any) -> None:
+    step_a = plan(database, run_id)[0]
+    twice(database, lifecycle.begin_step, run_id, step_a)
+    assert twice(database, lifecycle.finish_step, run_id, "a", output={"ok": True}) == (
+        Status.COMPLETED,
+        Status.COMPLETED,
+    )
+    before = state(database, run_id)
+    # A different result for the same step changes nothing either: the first one recorded stands.
+    error = ErrorInfo(code="late", message="too late")
+    assert twice(database, lifecycle.finish_step, run_id, "a", error=error) == (Status.COMPLETED, Status.COMPLETED)
+    assert state(database, run_id) == before
+
+
+def test_failing_a_step_twice_fails_the_run_once(database: Database, run_id: Any) -> None:
+    step_a = plan(database, run_id)[0]
+    twice(database, lifecycle.begin_step, run_id, step_a)
+    error = ErrorInfo(code="boom", message="it broke")
+    assert twice(database, lifecycle.finish_step, run_id, "a", error=error) == (Status.FAILED, Status.FAILED)
+    status, run_error, steps, events = state(database, run_id)
+    assert status == Status.FAILED and run_error == {"code": "step_failed", "message": "Step 'a' failed: it broke"}
+    assert [s[1] for s in steps] == [Status.FAILED, Status.CANCELLED]
+    assert events == ["run_started", "step_started", "step_failed", "run_failed"]
+
+
+def test_finish_run_twice(database: Database, run_id: Any) -> None:
+    for step in plan(database, run_id):
+        twice(database, lifecycle.begin_step, run_id, step)
+        twice(database, lifecycle.record_inputs, run_id, step["id"], {"seconds": 0})
+        twice(database, lifecycle.finish_step, run_id, step["id"], output={"sleptSeconds": 0})
+    assert twice(database, lifecycle.finish_run, run_id) == (Status.COMPLETED, Status.COMPLETED)
+    assert state(database, run_id)[3][-1] == "run_completed"
+    assert state(database, run_id)[3].count("run_completed") == 1
+
+
+def test_finish_run_with_unfinished_steps_fails_it_once(database: Database, run_id: Any) -> None:
+    plan(database, run_id)
+    assert twice(database, lifecycle.finish_run, run_id) == (Status.FAILED, Status.FAILED)
+    status, run_error, _, events = state(database, run_id)
+    assert status == Status.FAILED and run_error is not None and run_error["code"] == "executor_error"
+    assert events.count("run_failed") == 1
+
+
+def test_abandon_run_twice(database: Database, run_id: Any) -> None:
+    plan(database, run_id)
+    twice(database, lifecycle.abandon_run, run_id, "the workflow vanished")
+    status, run_error, _, events = state(database, run_id)
+    assert status == Status.FAILED and run_error == {"code": "executor_error", "message": "the workflow vanished"}
+    assert events == ["run_started", "run_failed"]
+
+
+def test_progress_retries_and_logs_only_touch_a_running_step(database: Database, run_id: Any) -> None:
+    step_a = plan(database, run_id)[0]
+    assert twice(database, lifecycle.start_retry, run_id, "a") == (False, False)
+    twice(database, lifecycle.report_progress, run_id, "a", 50, "half")
+    twice(database, lifecycle.log_step, run_id, "a", "note")
+    assert state(database, run_id)[3] == ["run_started"]
+    twice(database, lifecycle.begin_step, run_id, step_a)
+    assert twice(database, lifecycle.start_retry, run_id, "a") == (True, True)
+    twice(database, lifecycle.report_progress, run_id, "a", 50, "half")
+    with database.reading() as session:
+        step = session.get(StepRun, (run_id, "a"))
+        assert step is not None and step.attempts == 4
+        assert [entry["message"] for entry in step.logs] == ["50% half", "50% half"]
