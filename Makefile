@@ -20,6 +20,7 @@ test: $(BIN)/runwire
 lint: $(BIN)/runwire
 	$(BIN)/ruff check src tests migrations bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Every benchmark (stream, list vs floor, engine), each printing its table; under 10 minutes. Load comes from
 # wrk when installed (apt-get install wrk), else from an async httpx client; the output says which.

@@ -69,10 +69,10 @@ def transition_step(
     run = lock_run(run_id, session=session)
     if run is None:
         return Outcome.MISSING
+    if run.status in FINAL and target is not Status.CANCELLED:
+        return Outcome.ALREADY_FINAL
     step = step_row(run_id, step_id, session=session)
     refused = judge(STEP_MOVES, step.status, target)
-    if refused is None and run.status in FINAL:
-        refused = Outcome.ALREADY_FINAL
     if refused is not None:
         return refused
     _move_step(run, step, target, output=output, error=error, session=session)
