@@ -51,18 +51,19 @@ class StepStart(TypedDict):
 def start_run(run_id: uuid.UUID, *, session: Session) -> list[PlannedStep] | Outcome:
     """Mark the run running and return its steps in dependency order; MISSING when no committed run has that id,
     ALREADY_FINAL when it has ended. A run already running (recovered after a crash) is planned again."""
-    outcome = transitions.transition_run(run_id, Status.RUNNING, session=session)
-    if outcome in (Outcome.MISSING, Outcome.ALREADY_FINAL):
-        return outcome
-    run = session.get(WorkflowRun, run_id)
-    assert run is not None
-    version = session.get(WorkflowVersion, (run.workflow_id, run.workflow_version))
+    moved = transitions.transition_run(run_id, Status.RUNNING, session=session)
+    if moved.outcome in (Outcome.MISSING, Outcome.ALREADY_FINAL):
+        return moved.outcome
+    workflow_id, version_number = session.execute(
+        sa.select(WorkflowRun.workflow_id, WorkflowRun.workflow_version).where(WorkflowRun.id == run_id)
+    ).one()
+    version = session.get(WorkflowVersion, (workflow_id, version_number))
     assert version is not None, "a run's pinned version is never deleted"
     definitions = {step.id: step for step in map(StepDef.model_validate, version.steps)}
     upstream = dag.ancestors(list(definitions.values()))
     return [
-        _planned(definitions[row.step_id], row.status, sorted(upstream[row.step_id]))
-        for row in transitions.run_steps(run_id, session=session)
+        _planned(definitions[step_id], status, sorted(upstream[step_id]))
+        for step_id, status in transitions.run_steps(run_id, session=session)
     ]
 
 
@@ -84,22 +85,29 @@ def _planned(definition: StepDef, status: str, upstream: list[str]) -> PlannedSt
     )
 
 
+def _step_where(run_id: uuid.UUID, step_id: str) -> sa.ColumnElement[bool]:
+    return sa.and_(StepRun.run_id == run_id, StepRun.step_id == step_id)
+
+
 def begin_step(run_id: uuid.UUID, step: PlannedStep, *, session: Session) -> StepStart | Status:
     """Start a step and count its first attempt; return what the attempt needs, or the status the step ended with.
     A step found running was interrupted by a crash: its attempt is counted again."""
-    outcome = transitions.transition_step(run_id, step["id"], Status.RUNNING, session=session)
-    if outcome is Outcome.MISSING:
+    moved = transitions.transition_step(run_id, step["id"], Status.RUNNING, session=session)
+    if moved.status is None:
         return Status.CANCELLED
-    row = transitions.step_row(run_id, step["id"], session=session)
-    if is_final(row.status):
-        return Status(row.status)
-    if outcome is Outcome.ALREADY_FINAL:
+    if is_final(moved.status):
+        return moved.status
+    if moved.outcome is Outcome.ALREADY_FINAL:
         return Status.CANCELLED
-    if outcome is Outcome.APPLIED and not step["renders"]:
-        row.inputs = step["inputs"]
-    row.attempts += 1
+    where = _step_where(run_id, step["id"])
+    if moved.applied and not step["renders"]:
+        inputs: dict[str, Any] | None = step["inputs"]
+        session.execute(sa.update(StepRun).where(where).values(attempts=StepRun.attempts + 1, inputs=inputs))
+    else:
+        session.execute(sa.update(StepRun).where(where).values(attempts=StepRun.attempts + 1))
+        inputs = None if moved.applied else session.scalar(sa.select(StepRun.inputs).where(where))
     context = _template_context(run_id, step["upstream"], session=session) if step["templated"] else {}
-    return StepStart(inputs=row.inputs, templateContext=context)
+    return StepStart(inputs=inputs, templateContext=context)
 
 
 def _template_context(run_id: uuid.UUID, upstream: list[str], *, session: Session) -> dict[str, Any]:
@@ -112,51 +120,50 @@ def _template_context(run_id: uuid.UUID, upstream: list[str], *, session: Sessio
     return {"input": run_input, "steps": {step_id: {"output": output} for step_id, output in outputs}}
 
 
-def record_inputs(run_id: uuid.UUID, step_id: str, inputs: dict[str, Any], *, session: Session) -> None:
-    """Store a running step's rendered inputs (rendered outside any transaction); kept if already stored."""
-    step = _running_step(run_id, step_id, session=session)
-    if step is not None and step.inputs is None:
-        step.inputs = inputs
-
-
-def _running_step(run_id: uuid.UUID, step_id: str, *, session: Session) -> StepRun | None:
-    """The step, with its run locked, when both are live and the step is running; else None."""
+def _running_step(run_id: uuid.UUID, step_id: str, *, session: Session) -> transitions.LockedRun | None:
+    """The run, locked, when it is live and the step is running; else None."""
     run = transitions.lock_run(run_id, session=session)
     if run is None or is_final(run.status):
         return None
-    step = transitions.step_row(run_id, step_id, session=session)
-    return step if step.status == Status.RUNNING else None
+    status = session.scalar(sa.select(StepRun.status).where(_step_where(run_id, step_id)))
+    return run if status == Status.RUNNING else None
+
+
+def record_inputs(run_id: uuid.UUID, step_id: str, inputs: dict[str, Any], *, session: Session) -> None:
+    """Store a running step's rendered inputs (rendered outside any transaction); kept if already stored."""
+    if _running_step(run_id, step_id, session=session) is not None:
+        where = sa.and_(_step_where(run_id, step_id), StepRun.inputs.is_(None))
+        session.execute(sa.update(StepRun).where(where).values(inputs=inputs))
 
 
 def start_retry(run_id: uuid.UUID, step_id: str, *, session: Session) -> bool:
     """Count a further attempt; False when the step is no longer running (so the attempt must not happen)."""
-    step = _running_step(run_id, step_id, session=session)
-    if step is None:
+    if _running_step(run_id, step_id, session=session) is None:
         return False
-    step.attempts += 1
+    session.execute(sa.update(StepRun).where(_step_where(run_id, step_id)).values(attempts=StepRun.attempts + 1))
     return True
 
 
 def log_step(run_id: uuid.UUID, step_id: str, message: str, *, session: Session) -> None:
-    step = _running_step(run_id, step_id, session=session)
-    if step is not None:
-        _append_log(step, message)
+    if _running_step(run_id, step_id, session=session) is not None:
+        _append_log(run_id, step_id, message, session=session)
 
 
 def report_progress(run_id: uuid.UUID, step_id: str, progress: int, message: str, *, session: Session) -> None:
-    step = _running_step(run_id, step_id, session=session)
-    if step is None:
+    run = _running_step(run_id, step_id, session=session)
+    if run is None:
         return
-    _append_log(step, f"{progress}% {message}")
-    run = session.get(WorkflowRun, run_id)
-    assert run is not None
-    data = {"stepId": step_id, "progress": progress, "message": message}
-    transitions.append_event(run, "step_progress", data, session=session)
+    _append_log(run_id, step_id, f"{progress}% {message}", session=session)
+    run.emit("step_progress", {"stepId": step_id, "progress": progress, "message": message})
+    transitions.save(run, session=session)
 
 
-def _append_log(step: StepRun, message: str) -> None:
-    if len(step.logs) < MAX_LOG_ENTRIES:
-        step.logs = [*step.logs, {"at": utcnow().isoformat(), "message": message}]
+def _append_log(run_id: uuid.UUID, step_id: str, message: str, *, session: Session) -> None:
+    where = _step_where(run_id, step_id)
+    logs: list[Any] = session.scalar(sa.select(StepRun.logs).where(where)) or []
+    if len(logs) < MAX_LOG_ENTRIES:
+        entry = {"at": utcnow().isoformat(), "message": message}
+        session.execute(sa.update(StepRun).where(where).values(logs=[*logs, entry]))
 
 
 def finish_step(
@@ -164,11 +171,8 @@ def finish_step(
 ) -> Status:
     """Record a step's result; a failure fails the run. Returns the step's final status."""
     target = Status.COMPLETED if error is None else Status.FAILED
-    outcome = transitions.transition_step(run_id, step_id, target, output=output, error=error, session=session)
-    if outcome is Outcome.MISSING:
-        return Status.CANCELLED
-    status = transitions.step_row(run_id, step_id, session=session).status
-    return Status(status) if is_final(status) else Status.CANCELLED
+    moved = transitions.transition_step(run_id, step_id, target, output=output, error=error, session=session)
+    return moved.status if moved.status is not None and is_final(moved.status) else Status.CANCELLED
 
 
 def finish_run(run_id: uuid.UUID, *, session: Session) -> Status | None:
@@ -176,16 +180,15 @@ def finish_run(run_id: uuid.UUID, *, session: Session) -> Status | None:
     run = transitions.lock_run(run_id, session=session)
     if run is None:
         return None
-    if not is_final(run.status):
-        steps = transitions.run_steps(run_id, session=session)
-        unfinished = [step.step_id for step in steps if step.status != Status.COMPLETED]
-        if not unfinished:
-            transitions.transition_run(run_id, Status.COMPLETED, session=session)
-        else:
-            message = f"The run ended with unfinished steps: {', '.join(unfinished)}."
-            error = ErrorInfo(code="executor_error", message=message)
-            transitions.transition_run(run_id, Status.FAILED, error=error, session=session)
-    return Status(run.status)
+    if is_final(run.status):
+        return Status(run.status)
+    unfinished = [
+        step_id for step_id, status in transitions.run_steps(run_id, session=session) if status != Status.COMPLETED
+    ]
+    if not unfinished:
+        return transitions.transition_run(run_id, Status.COMPLETED, session=session).status
+    error = ErrorInfo(code="executor_error", message=f"The run ended with unfinished steps: {', '.join(unfinished)}.")
+    return transitions.transition_run(run_id, Status.FAILED, error=error, session=session).status
 
 
 def abandon_run(run_id: uuid.UUID, message: str, *, session: Session) -> None:

@@ -14,7 +14,7 @@ from runwire.errors import Conflict, NotFound
 from runwire.runs import transitions
 from runwire.runs.models import StepRun, WorkflowRun
 from runwire.runs.schemas import RunCreate
-from runwire.runs.states import Outcome, Status
+from runwire.runs.states import Status
 from runwire.workflows import dag
 from runwire.workflows import service as workflows_service
 from runwire.workflows.schemas import StepDef
@@ -77,8 +77,9 @@ def get_run_in_chat(chat: Chat, run_id: uuid.UUID, *, session: Session) -> Workf
 
 
 def cancel_run(run: WorkflowRun, *, session: Session) -> None:
-    if transitions.transition_run(run.id, Status.CANCELLED, session=session) is not Outcome.APPLIED:
-        raise Conflict(f"The run has already ended ({run.status}).")
+    moved = transitions.transition_run(run.id, Status.CANCELLED, session=session)
+    if not moved.applied:
+        raise Conflict(f"The run has already ended ({moved.status}).")
 
 
 def cancel_active_runs(chat: Chat, *, session: Session) -> None:

@@ -42,9 +42,9 @@ def test_every_run_move(database: Database, current: Status, target: Status) -> 
         run.status = current
         session.flush()
         error = ERROR if target is Status.FAILED else None
-        outcome = transitions.transition_run(run.id, target, error=error, session=session)
+        outcome = transitions.transition_run(run.id, target, error=error, session=session).outcome
         assert outcome is _expected(RUN_MOVES, current, target)
-        steps = transitions.run_steps(run.id, session=session)
+        steps = session.scalars(sa.select(StepRun).where(StepRun.run_id == run.id).order_by(StepRun.position)).all()
         if outcome is not Outcome.APPLIED:
             assert run.status == current and _events(session, run) == []
             return
@@ -65,13 +65,14 @@ def test_every_step_move_in_a_running_run(database: Database, current: Status, t
     with database.writing() as session:
         user = make_user(session, f"{new_id()}@example.com")
         run = make_run(session, user, make_chat(session, user), delay_steps("a", "b", chained=False))
-        assert transitions.transition_run(run.id, Status.RUNNING, session=session) is Outcome.APPLIED
+        assert transitions.transition_run(run.id, Status.RUNNING, session=session).applied
         step = session.get(StepRun, (run.id, "a"))
         assert step is not None
         step.status = current
         session.flush()
         error = ERROR if target is Status.FAILED else None
-        outcome = transitions.transition_step(run.id, "a", target, output={"ok": 1}, error=error, session=session)
+        moved = transitions.transition_step(run.id, "a", target, output={"ok": 1}, error=error, session=session)
+        outcome = moved.outcome
         assert outcome is _expected(STEP_MOVES, current, target)
         if outcome is not Outcome.APPLIED:
             assert step.status == current and _events(session, run) == ["run_started"]
@@ -95,12 +96,11 @@ def test_a_step_of_an_ended_run_can_neither_start_nor_end(database: Database, en
         run.status = ended
         session.flush()
         for target in (Status.RUNNING, Status.COMPLETED, Status.FAILED):
-            assert (
-                transitions.transition_step(run.id, "a", target, error=ERROR, session=session) is Outcome.ALREADY_FINAL
-            )
+            moved = transitions.transition_step(run.id, "a", target, error=ERROR, session=session)
+            assert moved.outcome is Outcome.ALREADY_FINAL and moved.status == Status.PENDING
 
 
 def test_a_missing_run_is_missing(database: Database) -> None:
     with database.writing() as session:
-        assert transitions.transition_run(new_id(), Status.CANCELLED, session=session) is Outcome.MISSING
-        assert transitions.transition_step(new_id(), "a", Status.RUNNING, session=session) is Outcome.MISSING
+        assert transitions.transition_run(new_id(), Status.CANCELLED, session=session).outcome is Outcome.MISSING
+        assert transitions.transition_step(new_id(), "a", Status.RUNNING, session=session).outcome is Outcome.MISSING
