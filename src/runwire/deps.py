@@ -1,6 +1,6 @@
 """Request dependencies: the session, the caller, and the resources the caller owns.
 
-The 401 → 400 → 404 → 403 precedence lives here and nowhere else.
+The 401 → 400 → 404 → 403 → 429 precedence lives here and nowhere else.
 """
 
 import asyncio
