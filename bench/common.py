@@ -45,6 +45,11 @@ def parse_timestamp(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
+# A benchmark is one user starting runs and writing as fast as the server takes them: per-user limits would
+# measure the limiter.
+UNLIMITED_USER_ENV = {"RUNWIRE_RATE_LIMIT_STARTS_PER_MINUTE": "0", "RUNWIRE_RATE_LIMIT_WRITES_PER_MINUTE": "0"}
+
+
 class Server:
     """`runwire serve` from this venv on a free 127.0.0.1 port, with its output in `log_path`."""
 
@@ -77,7 +82,8 @@ class Server:
         if self.cpus is not None:
             command = ["taskset", "--cpu-list", ",".join(map(str, sorted(self.cpus))), *command]
         # Inherited RUNWIRE_* settings (a PostgreSQL URL, say) would change what is measured: only ours apply.
-        env = {key: value for key, value in os.environ.items() if not key.startswith("RUNWIRE_")} | self.env
+        env = {key: value for key, value in os.environ.items() if not key.startswith("RUNWIRE_")}
+        env |= UNLIMITED_USER_ENV | self.env
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=log, env=env)
         deadline = time.monotonic() + STARTUP_SECONDS

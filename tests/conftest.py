@@ -72,8 +72,24 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+# Tests sign up and act as many users from one address, quickly: limits far above that, still counted. Tests of the
+# limits set their own.
+GENEROUS_RATE_LIMITS = {
+    "rate_limit_sign_in_per_email": 10_000,
+    "rate_limit_sign_in_per_address": 100_000,
+    "rate_limit_sign_ups_per_address": 100_000,
+    "rate_limit_starts_per_minute": 100_000,
+    "rate_limit_writes_per_minute": 100_000,
+}
+
+
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"data_dir": data_dir, "queue_poll_seconds": 0.01, "retry_backoff_seconds": 0.05}
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "queue_poll_seconds": 0.01,
+        "retry_backoff_seconds": 0.05,
+        **GENEROUS_RATE_LIMITS,
+    }
     values.update(overrides)
     return Settings(**values)
 

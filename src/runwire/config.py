@@ -4,7 +4,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, IPvAnyNetwork, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runwire.templating.renderer import RenderLimits
@@ -43,8 +43,18 @@ class Settings(BaseSettings):
     template_memory_mb: int = Field(default=256, ge=16)
     template_workers: int = Field(default=4, ge=1, le=64)
     max_step_output_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Rate limits: each a count per window, 0 turns the limit off.
+    rate_limit_sign_in_per_email: int = Field(default=10, ge=0)
+    rate_limit_sign_in_per_address: int = Field(default=50, ge=0)
+    rate_limit_sign_in_window_seconds: int = Field(default=15 * 60, ge=1)
+    rate_limit_sign_ups_per_address: int = Field(default=10, ge=0)
+    rate_limit_sign_up_window_seconds: int = Field(default=3600, ge=1)
+    rate_limit_starts_per_minute: int = Field(default=60, ge=0)
+    rate_limit_writes_per_minute: int = Field(default=300, ge=0)
+    rate_limit_reads_per_minute: int = Field(default=0, ge=0)
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
 
-    @field_validator("allowed_origins", "tool_allowed_hosts", mode="before")
+    @field_validator("allowed_origins", "tool_allowed_hosts", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)

@@ -147,9 +147,11 @@ class Database:
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
-        """A transaction that commits when the block ends without an exception."""
-        with self._write() as session, session.begin():
+        """A transaction that commits when the block ends without an exception. The block may commit earlier and
+        go on in a new transaction, which commits at the end in turn."""
+        with self._write() as session:
             yield session
+            session.commit()
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

@@ -1,16 +1,18 @@
 """Request dependencies: the session, the caller, and the resources the caller owns.
 
-The 401 → 400 → 404 → 403 precedence lives here and nowhere else.
+The 401 → 400 → 404 → 403 → 429 precedence lives here and nowhere else.
 """
 
 import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -22,6 +24,9 @@ from runwire.config import Settings
 from runwire.db import Database
 from runwire.errors import Unauthorized
 from runwire.ids import parse_uuid
+from runwire.ratelimits import addresses
+from runwire.ratelimits import service as ratelimits_service
+from runwire.ratelimits.service import Charge, Rule, Rules
 from runwire.workflows import service as workflows_service
 from runwire.workflows.models import Workflow
 
@@ -38,6 +43,17 @@ def get_settings(request: Request) -> Settings:
 def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
+
+
+def get_rules(request: Request) -> Rules:
+    rules: Rules = request.app.state.rate_limits
+    return rules
+
+
+def client_address(request: Request) -> str:
+    peer = request.client.host if request.client else None
+    forwarded_for = request.headers.getlist("x-forwarded-for")
+    return addresses.client_address(peer, forwarded_for, get_settings(request).trusted_proxies)
 
 
 async def database_slot(request: Request) -> AsyncIterator[None]:
@@ -64,6 +80,7 @@ def db_session(request: Request, _slot: Annotated[None, Depends(database_slot, s
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 SessionDep = Annotated[Session, Depends(db_session, scope="function")]
 
 
@@ -94,17 +111,59 @@ async def request_is_authorised(request: Request) -> bool:
     return await run_in_threadpool(lookup)
 
 
-def checked_body(model: type[BaseModel]) -> Any:
-    """A dependency that validates the JSON body against `model` where it is declared: before the ownership
-    dependencies that follow it, so that a malformed body is a 400 ahead of a 404 or 403."""
+def _body_error(exc: ValidationError) -> RequestValidationError:
+    return RequestValidationError([{**error, "loc": ("body", *error["loc"])} for error in exc.errors()])
+
+
+def checked_body(model: Any) -> Any:
+    """A dependency that validates the JSON body against `model` (a model, or a type such as `Model | None`)
+    where it is declared: before the ownership and quota dependencies that follow it, so that a malformed body is
+    a 400 ahead of a 404, 403 or 429."""
+    adapter: TypeAdapter[Any] = TypeAdapter(model)
 
     async def check(request: Request, _auth: CurrentAuth) -> None:
         try:
-            model.model_validate_json(await request.body() or b"null")
+            adapter.validate_json(await request.body() or b"null")
         except ValidationError as exc:
-            raise RequestValidationError([{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]) from exc
+            raise _body_error(exc) from exc
 
     return Depends(check)
+
+
+BodyT = TypeVar("BodyT")
+
+
+@dataclass(frozen=True)
+class Attempt(Generic[BodyT]):
+    """A sign-in or sign-up body, and what it was charged under the rate limits."""
+
+    data: BodyT
+    charges: list[Charge]
+
+
+Charges = Callable[[Rules, str, BodyT | None, float], list[Charge]]
+
+
+def counted_body(model: type[BodyT], charges: Charges[BodyT]) -> Any:
+    """A dependency for sign-in and sign-up, which check their limits before anything else: it counts the
+    request under `charges` (given the rules, the client address and the body when it is valid), answers 429 over
+    a limit whatever the body, then validates the body. The route declares no body of its own, so that FastAPI
+    does not refuse a malformed one before this runs."""
+    adapter = TypeAdapter(model)
+
+    async def count_then_validate(request: Request) -> Attempt[BodyT]:
+        try:
+            data, invalid = adapter.validate_json(await request.body() or b"null"), None
+        except ValidationError as exc:
+            data, invalid = None, exc
+        charged = charges(get_rules(request), client_address(request), data, time.time())
+        await run_in_threadpool(ratelimits_service.enforce, get_database(request), charged)
+        if invalid is not None:
+            raise _body_error(invalid) from invalid
+        assert data is not None
+        return Attempt(data, charged)
+
+    return Depends(count_then_validate)
 
 
 def owned_chat(chatId: str, auth: CurrentAuth, session: SessionDep) -> Chat:
@@ -130,3 +189,34 @@ def owned_workflow(workflowId: str, auth: CurrentAuth, session: SessionDep) -> W
 
 
 OwnedWorkflow = Annotated[Workflow, Depends(owned_workflow)]
+
+
+QuotaRule = Literal["start_work", "writes", "reads"]
+
+
+class Quota:
+    """A signed-in user's rate limit on a route, declared after the route's other dependencies so that 401, 400,
+    404 and 403 come first. Over the limit: 429, before the route does any work."""
+
+    def __init__(self, rule: QuotaRule) -> None:
+        self.rule = rule
+
+    async def __call__(self, request: Request, auth: CurrentAuth, session: SessionDep) -> None:
+        rule: Rule = getattr(get_rules(request), self.rule)
+        if not rule.enabled:
+            return
+
+        def count() -> None:
+            # The checks so far only read. Ending their transaction lets the hit be counted in one of its own,
+            # kept even when this request is refused or fails: on SQLite this request holds the one write lock
+            # until it commits, and on PostgreSQL a counter row locked for a whole request would queue the user's
+            # other requests behind it. The route's work goes on in a new transaction.
+            session.commit()
+            ratelimits_service.enforce(get_database(request), [Charge(rule, str(auth.user_id), time.time())])
+
+        await run_in_threadpool(count)
+
+
+StartWorkQuota = Annotated[None, Depends(Quota("start_work"))]
+WriteQuota = Annotated[None, Depends(Quota("writes"))]
+ReadQuota = Annotated[None, Depends(Quota("reads"))]

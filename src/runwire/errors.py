@@ -46,6 +46,15 @@ class Conflict(RunwireError):
     status_code = 409
 
 
+class RateLimited(RunwireError):
+    status_code = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many requests; try again in {retry_after} seconds.", headers={"Retry-After": str(retry_after)}
+        )
+
+
 class PayloadTooLarge(RunwireError):
     status_code = 413
 

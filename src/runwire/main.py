@@ -16,6 +16,7 @@ from runwire.errors import install_error_handlers
 from runwire.liveness import router as liveness_router
 from runwire.logs import configure_logging
 from runwire.middleware import RequestMiddleware
+from runwire.ratelimits.service import Rules
 from runwire.runs.router import router as runs_router
 from runwire.runtime import Runtime
 from runwire.tools.router import router as tools_router
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
         docs_url=None,
         redoc_url=None,
     )
+    app.state.rate_limits = Rules.from_settings(settings)
     for router in (liveness_router, auth_router, chats_router, tools_router, workflows_router, runs_router):
         app.include_router(router)
     install_error_handlers(app, request_is_authorised=request_is_authorised)

@@ -2,7 +2,18 @@
 
 from runwire.auth.models import AuthSession, User
 from runwire.chats.models import Chat
+from runwire.ratelimits.models import RateLimitCounter
 from runwire.runs.models import RunEvent, StepRun, WorkflowRun
 from runwire.workflows.models import Workflow, WorkflowVersion
 
-__all__ = ["AuthSession", "Chat", "RunEvent", "StepRun", "User", "Workflow", "WorkflowRun", "WorkflowVersion"]
+__all__ = [
+    "AuthSession",
+    "Chat",
+    "RateLimitCounter",
+    "RunEvent",
+    "StepRun",
+    "User",
+    "Workflow",
+    "WorkflowRun",
+    "WorkflowVersion",
+]

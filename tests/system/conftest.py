@@ -16,6 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import GENEROUS_RATE_LIMITS
+
+RATE_LIMIT_ENV = {f"RUNWIRE_{name.upper()}": str(value) for name, value in GENEROUS_RATE_LIMITS.items()}
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -37,7 +41,7 @@ class Process:
         runwire = str(Path(sys.executable).parent / "runwire")
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [runwire, *self.arguments], stdout=log, stderr=log, env={**os.environ, **self.env}
+                [runwire, *self.arguments], stdout=log, stderr=log, env={**os.environ, **RATE_LIMIT_ENV, **self.env}
             )
 
     def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = 30) -> None:

@@ -1,48 +1,84 @@
+from typing import Annotated, Any
+
 from fastapi import APIRouter, Response
 
 from runwire.auth import service
-from runwire.auth.models import User
 from runwire.auth.schemas import SessionEnvelope, SessionInfo, SignIn, SignUp, UserEnvelope, UserRead
 from runwire.config import Settings
-from runwire.deps import SESSION_COOKIE, CurrentAuth, SessionDep, SettingsDep
+from runwire.deps import (
+    SESSION_COOKIE,
+    Attempt,
+    CurrentAuth,
+    DatabaseDep,
+    ReadQuota,
+    SessionDep,
+    SettingsDep,
+    WriteQuota,
+    counted_body,
+)
+from runwire.ratelimits.service import Charge, Rules
 from runwire.schemas import Envelope
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
-def _set_session_cookie(response: Response, token: str, settings: Settings) -> None:
+def _json_body(model: type[SignIn | SignUp]) -> dict[str, Any]:
+    """The request body for the schema: these routes read their body themselves (see `counted_body`)."""
+    schema = model.model_json_schema(by_alias=True)
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _signed_in(signed_in: service.SignedIn, response: Response, settings: Settings) -> Envelope[UserEnvelope]:
+    """The user, with the new session's cookie set on the response."""
     response.set_cookie(
         SESSION_COOKIE,
-        token,
+        signed_in.token,
         max_age=int(settings.session_ttl_hours * 3600),
         path="/",
         httponly=True,
         samesite="lax",
         secure=settings.secure_cookies,
     )
+    return Envelope(data=UserEnvelope(user=UserRead.model_validate(signed_in.user)))
 
 
-def _start_session(user: User, response: Response, settings: Settings, session: SessionDep) -> None:
-    token, _ = service.start_session(user, ttl_hours=settings.session_ttl_hours, session=session)
-    _set_session_cookie(response, token, settings)
+def _sign_up_charges(rules: Rules, address: str, _data: SignUp | None, at: float) -> list[Charge]:
+    return [Charge(rules.sign_up_address, address, at)]
 
 
-@router.post("/sign-up/email", status_code=201, response_model=Envelope[UserEnvelope])
-def sign_up(data: SignUp, response: Response, session: SessionDep, settings: SettingsDep) -> Envelope[UserEnvelope]:
-    user = service.sign_up(data, session=session)
-    _start_session(user, response, settings, session)
-    return Envelope(data=UserEnvelope(user=UserRead.model_validate(user)))
+def _sign_in_charges(rules: Rules, address: str, data: SignIn | None, at: float) -> list[Charge]:
+    charges = [Charge(rules.sign_in_address, address, at)]
+    if data is not None:
+        charges.append(Charge(rules.sign_in_email, data.email, at))
+    return charges
 
 
-@router.post("/sign-in/email", response_model=Envelope[UserEnvelope])
-def sign_in(data: SignIn, response: Response, session: SessionDep, settings: SettingsDep) -> Envelope[UserEnvelope]:
-    user = service.sign_in(data, session=session)
-    _start_session(user, response, settings, session)
-    return Envelope(data=UserEnvelope(user=UserRead.model_validate(user)))
+@router.post("/sign-up/email", status_code=201, response_model=Envelope[UserEnvelope], openapi_extra=_json_body(SignUp))
+def sign_up(
+    attempt: Annotated[Attempt[SignUp], counted_body(SignUp, _sign_up_charges)],
+    response: Response,
+    database: DatabaseDep,
+    settings: SettingsDep,
+) -> Envelope[UserEnvelope]:
+    signed_in = service.sign_up(attempt.data, ttl_hours=settings.session_ttl_hours, database=database)
+    return _signed_in(signed_in, response, settings)
+
+
+@router.post("/sign-in/email", response_model=Envelope[UserEnvelope], openapi_extra=_json_body(SignIn))
+def sign_in(
+    attempt: Annotated[Attempt[SignIn], counted_body(SignIn, _sign_in_charges)],
+    response: Response,
+    database: DatabaseDep,
+    settings: SettingsDep,
+) -> Envelope[UserEnvelope]:
+    signed_in = service.sign_in(
+        attempt.data, charges=attempt.charges, ttl_hours=settings.session_ttl_hours, database=database
+    )
+    return _signed_in(signed_in, response, settings)
 
 
 @router.get("/session", response_model=Envelope[SessionEnvelope])
-def get_session(auth: CurrentAuth, session: SessionDep) -> Envelope[SessionEnvelope]:
+def get_session(auth: CurrentAuth, session: SessionDep, _quota: ReadQuota) -> Envelope[SessionEnvelope]:
     user = service.get_user(auth.user_id, session=session)
     return Envelope(
         data=SessionEnvelope(user=UserRead.model_validate(user), session=SessionInfo(expires_at=auth.expires_at))
@@ -50,7 +86,7 @@ def get_session(auth: CurrentAuth, session: SessionDep) -> Envelope[SessionEnvel
 
 
 @router.post("/sign-out", status_code=204)
-def sign_out(auth: CurrentAuth, session: SessionDep, settings: SettingsDep) -> Response:
+def sign_out(auth: CurrentAuth, session: SessionDep, settings: SettingsDep, _quota: WriteQuota) -> Response:
     service.revoke_session(auth.session_id, session=session)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=settings.secure_cookies)

@@ -1,8 +1,10 @@
+from typing import Annotated
+
 from fastapi import APIRouter, Response
 
 from runwire.chats import service
 from runwire.chats.schemas import ChatCreate, ChatPage, ChatRead
-from runwire.deps import CurrentAuth, OwnedChat, OwnUserId, SessionDep
+from runwire.deps import CurrentAuth, OwnedChat, OwnUserId, ReadQuota, SessionDep, WriteQuota, checked_body
 from runwire.pagination import LimitParam
 from runwire.runs import service as runs_service
 from runwire.schemas import Envelope
@@ -11,18 +13,24 @@ router = APIRouter(prefix="/api", tags=["chats"])
 
 
 @router.post("/chats", status_code=201, response_model=Envelope[ChatRead])
-def create_chat(auth: CurrentAuth, session: SessionDep, data: ChatCreate | None = None) -> Envelope[ChatRead]:
+def create_chat(
+    auth: CurrentAuth,
+    _body: Annotated[None, checked_body(ChatCreate | None)],
+    session: SessionDep,
+    _quota: WriteQuota,
+    data: ChatCreate | None = None,
+) -> Envelope[ChatRead]:
     chat = service.create_chat(data or ChatCreate(), user_id=auth.user_id, session=session)
     return Envelope(data=ChatRead.model_validate(chat))
 
 
 @router.get("/chats/{chatId}", response_model=Envelope[ChatRead])
-def get_chat(chat: OwnedChat) -> Envelope[ChatRead]:
+def get_chat(chat: OwnedChat, _quota: ReadQuota) -> Envelope[ChatRead]:
     return Envelope(data=ChatRead.model_validate(chat))
 
 
 @router.delete("/chats/{chatId}", status_code=204)
-def delete_chat(chat: OwnedChat, session: SessionDep) -> Response:
+def delete_chat(chat: OwnedChat, session: SessionDep, _quota: WriteQuota) -> Response:
     runs_service.cancel_active_runs(chat, session=session)
     service.delete_chat(chat, session=session)
     return Response(status_code=204)
@@ -30,7 +38,7 @@ def delete_chat(chat: OwnedChat, session: SessionDep) -> Response:
 
 @router.get("/users/{userId}/chats", response_model=Envelope[ChatPage])
 def list_chats(
-    user_id: OwnUserId, session: SessionDep, limit: LimitParam = 50, cursor: str | None = None
+    user_id: OwnUserId, session: SessionDep, _quota: ReadQuota, limit: LimitParam = 50, cursor: str | None = None
 ) -> Envelope[ChatPage]:
     chats, next_cursor = service.list_chats(user_id, limit=limit, cursor=cursor, session=session)
     return Envelope(data=ChatPage(chats=[ChatRead.model_validate(c) for c in chats], next_cursor=next_cursor))

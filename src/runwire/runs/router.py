@@ -5,7 +5,16 @@ import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from runwire.deps import CurrentAuth, OwnedChat, SessionDep, checked_body, get_database
+from runwire.deps import (
+    CurrentAuth,
+    OwnedChat,
+    ReadQuota,
+    SessionDep,
+    StartWorkQuota,
+    WriteQuota,
+    checked_body,
+    get_database,
+)
 from runwire.errors import Invalid
 from runwire.ids import parse_uuid
 from runwire.pagination import LimitParam
@@ -62,6 +71,7 @@ def list_runs(
     request: Request,
     chat: OwnedChat,
     session: SessionDep,
+    _quota: ReadQuota,
     status: str | None = None,
     workflow_id: Annotated[str | None, Query(alias="workflowId")] = None,
     order: Order = "asc",
@@ -103,6 +113,7 @@ def create_run(
     auth: CurrentAuth,
     session: SessionDep,
     executor: Annotated[Executor, Depends(get_executor)],
+    _quota: StartWorkQuota,
 ) -> Response:
     created = idempotency.create_run(
         chat, data, user_id=auth.user_id, key=key, enqueue=executor.enqueue, session=session
@@ -113,12 +124,12 @@ def create_run(
 
 
 @router.get("/{workflowRunId}", response_model=Envelope[RunDetail])
-def get_run(run: RunInChat, session: SessionDep) -> Response:
+def get_run(run: RunInChat, session: SessionDep, _quota: ReadQuota) -> Response:
     return json_response({"data": listing.get_run(run.id, detail=True, session=session)})
 
 
 @router.post("/{workflowRunId}/cancel", status_code=202, response_model=Envelope[RunRead])
-def cancel_run(run: RunInChat, session: SessionDep) -> Response:
+def cancel_run(run: RunInChat, session: SessionDep, _quota: WriteQuota) -> Response:
     service.cancel_run(run, session=session)
     session.flush()
     return json_response({"data": listing.get_run(run.id, detail=False, session=session)}, status_code=202)
@@ -133,7 +144,7 @@ def _last_event_id(value: str | None) -> int:
 
 
 @router.get("/{workflowRunId}/stream", response_class=EventSourceResponse)
-def stream_run(request: Request, run: RunInChat) -> EventSourceResponse:
+def stream_run(request: Request, run: RunInChat, _quota: ReadQuota) -> EventSourceResponse:
     after = _last_event_id(request.headers.get("last-event-id"))
     return EventSourceResponse(
         stream.run_event_stream(get_database(request), request.app.state.hub.notifier, run.id, after),

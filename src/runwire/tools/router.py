@@ -1,6 +1,6 @@
 from fastapi import APIRouter
 
-from runwire.deps import CurrentAuth
+from runwire.deps import CurrentAuth, ReadQuota
 from runwire.errors import NotFound
 from runwire.schemas import Envelope
 from runwire.tools import registry
@@ -14,12 +14,12 @@ def _read(tool: registry.Tool) -> ToolRead:
 
 
 @router.get("", response_model=Envelope[ToolList])
-def list_tools(auth: CurrentAuth) -> Envelope[ToolList]:
+def list_tools(auth: CurrentAuth, _quota: ReadQuota) -> Envelope[ToolList]:
     return Envelope(data=ToolList(tools=[_read(tool) for tool in registry.all_tools()]))
 
 
 @router.get("/{toolId}", response_model=Envelope[ToolRead])
-def get_tool(toolId: str, auth: CurrentAuth) -> Envelope[ToolRead]:
+def get_tool(toolId: str, auth: CurrentAuth, _quota: ReadQuota) -> Envelope[ToolRead]:
     tool = registry.get_tool(toolId)
     if tool is None:
         raise NotFound(f"No tool '{toolId}'.")

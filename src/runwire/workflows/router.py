@@ -2,7 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Response
 
-from runwire.deps import CurrentAuth, OwnedWorkflow, OwnUserId, SessionDep, checked_body
+from runwire.deps import CurrentAuth, OwnedWorkflow, OwnUserId, ReadQuota, SessionDep, WriteQuota, checked_body
 from runwire.pagination import LimitParam
 from runwire.schemas import Envelope
 from runwire.workflows import service
@@ -12,13 +12,19 @@ router = APIRouter(prefix="/api", tags=["workflows"])
 
 
 @router.post("/workflows", status_code=201, response_model=Envelope[WorkflowRead])
-def create_workflow(data: WorkflowCreate, auth: CurrentAuth, session: SessionDep) -> Envelope[WorkflowRead]:
+def create_workflow(
+    _body: Annotated[None, checked_body(WorkflowCreate)],
+    data: WorkflowCreate,
+    auth: CurrentAuth,
+    session: SessionDep,
+    _quota: WriteQuota,
+) -> Envelope[WorkflowRead]:
     workflow, steps = service.create_workflow(data, user_id=auth.user_id, session=session)
     return Envelope(data=service.to_read(workflow, steps))
 
 
 @router.get("/workflows/{workflowId}", response_model=Envelope[WorkflowRead])
-def get_workflow(workflow: OwnedWorkflow, session: SessionDep) -> Envelope[WorkflowRead]:
+def get_workflow(workflow: OwnedWorkflow, session: SessionDep, _quota: ReadQuota) -> Envelope[WorkflowRead]:
     return Envelope(data=service.to_read(workflow, service.current_steps(workflow, session=session)))
 
 
@@ -28,20 +34,21 @@ def update_workflow(
     workflow: OwnedWorkflow,
     data: WorkflowUpdate,
     session: SessionDep,
+    _quota: WriteQuota,
 ) -> Envelope[WorkflowRead]:
     steps = service.update_workflow(workflow, data, session=session)
     return Envelope(data=service.to_read(workflow, steps))
 
 
 @router.delete("/workflows/{workflowId}", status_code=204)
-def delete_workflow(workflow: OwnedWorkflow, session: SessionDep) -> Response:
+def delete_workflow(workflow: OwnedWorkflow, session: SessionDep, _quota: WriteQuota) -> Response:
     service.delete_workflow(workflow, session=session)
     return Response(status_code=204)
 
 
 @router.get("/users/{userId}/workflows", response_model=Envelope[WorkflowPage])
 def list_workflows(
-    user_id: OwnUserId, session: SessionDep, limit: LimitParam = 50, cursor: str | None = None
+    user_id: OwnUserId, session: SessionDep, _quota: ReadQuota, limit: LimitParam = 50, cursor: str | None = None
 ) -> Envelope[WorkflowPage]:
     workflows, next_cursor = service.list_workflows(user_id, limit=limit, cursor=cursor, session=session)
     return Envelope(data=WorkflowPage(workflows=workflows, next_cursor=next_cursor))
