@@ -17,3 +17,5 @@ class Chat(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
+    # The last id of the chat's event sequence (its runs' events, in commit order), which its stream and ETags use.
+    last_event_seq: Mapped[int] = mapped_column(default=0, server_default="0")

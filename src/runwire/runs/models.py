@@ -48,12 +48,16 @@ class StepRun(Base):
 
 
 class RunEvent(Base):
-    """The per-run, gap-free, append-only log of what happened, written with each state change."""
+    """The per-run, gap-free, append-only log of what happened, written with each state change. Each event also
+    has its place in its chat's sequence (`chat_seq`), gap-free per chat, in commit order."""
 
     __tablename__ = "run_event"
+    __table_args__ = (sa.UniqueConstraint("chat_id", "chat_seq"),)
 
     run_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("workflow_run.id", ondelete="CASCADE"), primary_key=True)
     seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    chat_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("chat.id", ondelete="CASCADE"))
+    chat_seq: Mapped[int]
     type: Mapped[str] = mapped_column(sa.String(32))
     data: Mapped[dict[str, Any]]
     created_at: Mapped[datetime]

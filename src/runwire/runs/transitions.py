@@ -17,12 +17,14 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from runwire.chats.models import Chat
 from runwire.db import utcnow
 from runwire.runs.models import RunEvent, StepRun, WorkflowRun
 from runwire.runs.schemas import ErrorInfo
 from runwire.runs.signals import Signal, raise_signal
 from runwire.runs.states import FINAL, RUN_MOVES, STEP_MOVES, Outcome, Status, judge
 
+_CHATS = cast(sa.Table, Chat.__table__)
 _RUNS = cast(sa.Table, WorkflowRun.__table__)
 _STEPS = cast(sa.Table, StepRun.__table__)
 _EVENTS = cast(sa.Table, RunEvent.__table__)
@@ -30,11 +32,19 @@ _LIVE = (Status.PENDING.value, Status.RUNNING.value)
 
 # Built once: constructing a statement costs about as much as running it on SQLite. Executed with a parameter
 # dict, an UPDATE sets exactly the columns the dict names besides the keys of its WHERE.
+# Every writer to a chat's runs locks the chat's row first, then the run's (as run creation and chat deletion lock
+# the chat): one order, so no two writers can wait on each other.
+_LOCK_CHAT_OF_RUN = (
+    sa.select(_CHATS.c.id, _CHATS.c.last_event_seq)
+    .where(_CHATS.c.id == sa.select(_RUNS.c.chat_id).where(_RUNS.c.id == sa.bindparam("run_key")).scalar_subquery())
+    .with_for_update()
+)
 _LOCK_RUN = (
     sa.select(_RUNS.c.status, _RUNS.c.workflow_id, _RUNS.c.last_event_seq)
     .where(_RUNS.c.id == sa.bindparam("run_key"))
     .with_for_update()
 )
+_UPDATE_CHAT_SEQ = sa.update(_CHATS).where(_CHATS.c.id == sa.bindparam("chat_key"))
 _READ_STEP = sa.select(_STEPS.c.status, _STEPS.c.tool_id).where(
     _STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.step_id == sa.bindparam("step_key")
 )
@@ -69,28 +79,43 @@ class Moved:
 
 @dataclass
 class LockedRun:
-    """A run whose row this transaction has locked, and the events it adds to the log before `save`."""
+    """A run whose row (and its chat's) this transaction has locked, and the events it adds before `save`."""
 
     id: uuid.UUID
     status: str
     workflow_id: uuid.UUID
     last_event_seq: int
+    chat_id: uuid.UUID
+    chat_last_event_seq: int
     now: datetime = field(default_factory=utcnow)
     changes: dict[str, Any] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
 
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
         self.last_event_seq += 1
+        self.chat_last_event_seq += 1
         self.events.append(
-            {"run_id": self.id, "seq": self.last_event_seq, "type": event_type, "data": data, "created_at": self.now}
+            {
+                "run_id": self.id,
+                "seq": self.last_event_seq,
+                "chat_id": self.chat_id,
+                "chat_seq": self.chat_last_event_seq,
+                "type": event_type,
+                "data": data,
+                "created_at": self.now,
+            }
         )
 
 
 def lock_run(run_id: uuid.UUID, *, session: Session) -> LockedRun | None:
     """The run, locked for this transaction (and read after the lock: a copy read before it may be out of date)."""
     session.flush()
-    row = session.connection().execute(_LOCK_RUN, {"run_key": run_id}).one_or_none()
-    return None if row is None else LockedRun(run_id, row.status, row.workflow_id, row.last_event_seq)
+    connection = session.connection()
+    chat = connection.execute(_LOCK_CHAT_OF_RUN, {"run_key": run_id}).one_or_none()
+    if chat is None:
+        return None
+    row = connection.execute(_LOCK_RUN, {"run_key": run_id}).one()
+    return LockedRun(run_id, row.status, row.workflow_id, row.last_event_seq, chat.id, chat.last_event_seq)
 
 
 def save(run: LockedRun, *, session: Session) -> None:
@@ -99,6 +124,7 @@ def save(run: LockedRun, *, session: Session) -> None:
     if run.events:
         run.changes["last_event_seq"] = run.last_event_seq
         connection.execute(_INSERT_EVENTS, run.events)
+        connection.execute(_UPDATE_CHAT_SEQ, {"chat_key": run.chat_id, "last_event_seq": run.chat_last_event_seq})
         raise_signal(Signal.EVENTS, run.id, session=session)
     if run.changes:
         connection.execute(_UPDATE_RUN, {"run_key": run.id, **run.changes})
