@@ -1,13 +1,14 @@
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from runwire.auth import service
 from runwire.auth.models import User
 from runwire.auth.schemas import SessionEnvelope, SessionInfo, SignIn, SignUp, UserEnvelope, UserRead
 from runwire.config import Settings
 from runwire.deps import SESSION_COOKIE, CurrentAuth, SessionDep, SettingsDep
+from runwire.routing import api_router
 from runwire.schemas import Envelope
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = api_router("/api/auth", "auth")
 
 
 def _set_session_cookie(response: Response, token: str, settings: Settings) -> None:

@@ -1,12 +1,13 @@
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from runwire.chats import service
 from runwire.chats.schemas import ChatCreate, ChatPage, ChatRead
 from runwire.deps import CurrentAuth, OwnedChat, OwnUserId, SessionDep
 from runwire.pagination import LimitParam
+from runwire.routing import api_router
 from runwire.schemas import Envelope
 
-router = APIRouter(prefix="/api", tags=["chats"])
+router = api_router("/api", "chats")
 
 
 @router.post("/chats", status_code=201, response_model=Envelope[ChatRead])

@@ -2,13 +2,14 @@ import hashlib
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import Depends, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from runwire.deps import CurrentAuth, OwnedChat, SessionDep, checked_body, get_database
 from runwire.errors import Invalid
 from runwire.ids import parse_uuid
 from runwire.pagination import LimitParam
+from runwire.routing import api_router
 from runwire.runs import idempotency, listing, service, stream
 from runwire.runs.engine import Executor
 from runwire.runs.models import WorkflowRun
@@ -16,7 +17,7 @@ from runwire.runs.schemas import Order, RunCreate, RunDetail, RunList, RunRead
 from runwire.runs.states import Status
 from runwire.schemas import Envelope
 
-router = APIRouter(prefix="/api/chats/{chatId}/workflow-runs", tags=["workflow runs"])
+router = api_router("/api/chats/{chatId}/workflow-runs", "workflow runs")
 
 
 def get_executor(request: Request) -> Executor:
