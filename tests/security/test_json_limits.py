@@ -54,6 +54,31 @@ SIGNED_IN_CASES = [
     ("PATCH", WORKFLOW, DEEP, "body"),
 ]
 
+# Booleans are not numbers, nor are numbers written as text.
+BOOLEAN_CASES = [
+    ("POST", "/api/workflows", _delay(extra=', "retries": true'), "steps.0.retries"),
+    ("POST", "/api/workflows", _delay(extra=', "timeoutSeconds": true'), "steps.0.timeoutSeconds"),
+    ("POST", "/api/workflows", _delay(extra=', "retries": "1"'), "steps.0.retries"),
+    ("POST", "/api/workflows", _delay('{"seconds": true}'), "steps[0].inputs.seconds"),
+    ("POST", "/api/workflows", _delay('{"seconds": "1"}'), "steps[0].inputs.seconds"),
+    (
+        "POST",
+        "/api/workflows",
+        _steps(
+            '{"id": "a", "toolId": "http_request", "inputs": {"method": "GET", "url": "http://example.com", '
+            '"timeoutSeconds": true}}'
+        ),
+        "steps[0].inputs.timeoutSeconds",
+    ),
+    (
+        "POST",
+        "/api/workflows",
+        _steps('{"id": "a", "toolId": "read_url", "inputs": {"url": "http://example.com", "maxChars": false}}'),
+        "steps[0].inputs.maxChars",
+    ),
+    ("PATCH", WORKFLOW, _delay(extra=', "retries": false').replace('"name": "w", ', ""), "steps.0.retries"),
+]
+
 
 def _send(client: TestClient, world: dict[str, str], method: str, path: str, body: str) -> httpx.Response:
     return client.request(
@@ -61,7 +86,7 @@ def _send(client: TestClient, world: dict[str, str], method: str, path: str, bod
     )
 
 
-@pytest.mark.parametrize(("method", "path", "body", "field"), SIGNED_IN_CASES)
+@pytest.mark.parametrize(("method", "path", "body", "field"), SIGNED_IN_CASES + BOOLEAN_CASES)
 def test_refused_with_the_field_named(
     client: TestClient, world: dict[str, str], stored: StoredData, method: str, path: str, body: str, field: str
 ) -> None:
@@ -92,7 +117,7 @@ def test_public_routes_refuse_without_a_session(
     stored.assert_unchanged()
 
 
-@pytest.mark.parametrize(("method", "path", "body", "field"), SIGNED_IN_CASES[::3])
+@pytest.mark.parametrize(("method", "path", "body", "field"), SIGNED_IN_CASES[::3] + BOOLEAN_CASES[::3])
 def test_a_bad_body_without_a_session_is_401(
     client: TestClient, world: dict[str, str], stored: StoredData, method: str, path: str, body: str, field: str
 ) -> None:

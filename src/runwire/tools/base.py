@@ -42,9 +42,10 @@ class ToolContext(Protocol):
 
 
 class ToolInputs(BaseModel):
-    """Base of every tool's input model: camelCase names on the wire, unknown fields refused."""
+    """Base of every tool's input model: camelCase names on the wire, unknown fields refused, and strict, so that no
+    boolean or text passes for a number."""
 
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True)
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True, strict=True)
 
 
 class Tool(ABC):
