@@ -4,11 +4,12 @@ The 401 → 400 → 404 → 403 precedence lives here and nowhere else.
 """
 
 import asyncio
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
@@ -20,7 +21,7 @@ from runwire.chats import service as chats_service
 from runwire.chats.models import Chat
 from runwire.config import Settings
 from runwire.db import Database
-from runwire.errors import Unauthorized
+from runwire.errors import Invalid, Unauthorized
 from runwire.ids import parse_uuid
 from runwire.workflows import service as workflows_service
 from runwire.workflows.models import Workflow
@@ -105,6 +106,24 @@ def checked_body(model: type[BaseModel]) -> Any:
             raise RequestValidationError([{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]) from exc
 
     return Depends(check)
+
+
+_EVENT_ID = re.compile(r"[0-9]{1,15}")
+
+
+def last_event_id(auth: CurrentAuth, value: Annotated[str | None, Header(alias="Last-Event-ID")] = None) -> int:
+    """The event a stream resumes after (0 without the header): an id this server sent, 1 to 15 ASCII digits, else
+    400. Declared ahead of the resource's dependencies, so that it comes after 401 and before 404."""
+    if value is None:
+        return 0
+    if _EVENT_ID.fullmatch(value) is None:
+        raise Invalid(
+            "Last-Event-ID must be an event id from this stream.", details=[("Last-Event-ID", "is not an event id")]
+        )
+    return int(value)
+
+
+LastEventId = Annotated[int, Depends(last_event_id)]
 
 
 def owned_chat(chatId: str, auth: CurrentAuth, session: SessionDep) -> Chat:

@@ -5,7 +5,7 @@ import orjson
 from fastapi import Depends, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from runwire.deps import CurrentAuth, OwnedChat, SessionDep, checked_body, get_database
+from runwire.deps import CurrentAuth, LastEventId, OwnedChat, SessionDep, checked_body, get_database
 from runwire.errors import Invalid
 from runwire.ids import parse_uuid
 from runwire.pagination import LimitParam
@@ -125,17 +125,8 @@ def cancel_run(run: RunInChat, session: SessionDep) -> Response:
     return json_response({"data": listing.get_run(run.id, detail=False, session=session)}, status_code=202)
 
 
-def _last_event_id(value: str | None) -> int:
-    if value is None:
-        return 0
-    if not value.strip().isdigit():
-        raise Invalid("Last-Event-ID must be an event id from this stream.", details=[("Last-Event-ID", "not an id")])
-    return int(value)
-
-
 @router.get("/{workflowRunId}/stream", response_class=EventSourceResponse)
-def stream_run(request: Request, run: RunInChat) -> EventSourceResponse:
-    after = _last_event_id(request.headers.get("last-event-id"))
+def stream_run(request: Request, after: LastEventId, run: RunInChat) -> EventSourceResponse:
     return EventSourceResponse(
         stream.run_event_stream(get_database(request), run.id, after),
         ping=stream.PING_SECONDS,
