@@ -74,6 +74,7 @@ def utcnow() -> datetime:
 
 
 def create_db_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
+    """Runwire's engine; `hide_parameters` keeps a failed statement's values (user data) out of its error."""
     if url.startswith("sqlite"):
         database = sa.engine.make_url(url).database
         if database:
@@ -82,6 +83,7 @@ def create_db_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
             url,
             pool_size=pool_size,
             max_overflow=pool_overflow(pool_size),
+            hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
         _configure_sqlite(engine)
@@ -91,6 +93,7 @@ def create_db_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
         pool_size=pool_size,
         max_overflow=pool_overflow(pool_size),
         pool_pre_ping=True,
+        hide_parameters=True,
         json_deserializer=_json_from_postgresql,
     )
 
@@ -132,7 +135,7 @@ def _configure_sqlite(engine: Engine) -> None:
 def create_dbos_sqlite_engine(url: str, pool_size: int) -> Engine:
     """An engine for DBOS's SQLite system database in WAL mode with NORMAL sync, as Runwire's own: DBOS's default
     (a rollback journal, a full sync on every commit) costs milliseconds on each checkpoint of every step."""
-    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_overflow(pool_size))
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_overflow(pool_size), hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
