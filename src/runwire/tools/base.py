@@ -33,7 +33,8 @@ class ToolContext(Protocol):
 
     @property
     def allowed_hosts(self) -> frozenset[str]:
-        """Lower-case host names and IPs the network guard lets through even when they are private."""
+        """Lower-case allow-list entries, `host` (every port) or `host:port` (that port only), that the network guard
+        lets through even when they are private."""
 
     @property
     def max_response_bytes(self) -> int: ...
