@@ -5,6 +5,7 @@ from runwire.auth.models import User
 from runwire.auth.schemas import SessionEnvelope, SessionInfo, SignIn, SignUp, UserEnvelope, UserRead
 from runwire.config import Settings
 from runwire.deps import SESSION_COOKIE, CurrentAuth, SessionDep, SettingsDep
+from runwire.openapi import also_answers
 from runwire.routing import api_router
 from runwire.schemas import Envelope
 
@@ -28,14 +29,23 @@ def _start_session(user: User, response: Response, settings: Settings, session: 
     _set_session_cookie(response, token, settings)
 
 
-@router.post("/sign-up/email", status_code=201, response_model=Envelope[UserEnvelope])
+@router.post(
+    "/sign-up/email",
+    status_code=201,
+    response_model=Envelope[UserEnvelope],
+    responses=also_answers(409, "An account with this email already exists."),
+)
 def sign_up(data: SignUp, response: Response, session: SessionDep, settings: SettingsDep) -> Envelope[UserEnvelope]:
     user = service.sign_up(data, session=session)
     _start_session(user, response, settings, session)
     return Envelope(data=UserEnvelope(user=UserRead.model_validate(user)))
 
 
-@router.post("/sign-in/email", response_model=Envelope[UserEnvelope])
+@router.post(
+    "/sign-in/email",
+    response_model=Envelope[UserEnvelope],
+    responses=also_answers(401, "The email or password is wrong."),
+)
 def sign_in(data: SignIn, response: Response, session: SessionDep, settings: SettingsDep) -> Envelope[UserEnvelope]:
     user = service.sign_in(data, session=session)
     _start_session(user, response, settings, session)

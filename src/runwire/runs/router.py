@@ -8,6 +8,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from runwire.deps import CurrentAuth, LastEventId, OwnedChat, SessionDep, checked_body, get_database
 from runwire.errors import Invalid
 from runwire.ids import parse_uuid
+from runwire.openapi import also_answers
 from runwire.pagination import LimitParam
 from runwire.routing import api_router
 from runwire.runs import idempotency, listing, service, stream
@@ -95,7 +96,12 @@ def idempotency_key(
     return idempotency.parse_key(key)
 
 
-@router.post("", status_code=202, response_model=Envelope[RunRead])
+@router.post(
+    "",
+    status_code=202,
+    response_model=Envelope[RunRead],
+    responses=also_answers(409, f"The {idempotency.HEADER} was used for a different request."),
+)
 def create_run(
     key: Annotated[str | None, Depends(idempotency_key)],
     _body: Annotated[None, checked_body(RunCreate)],
@@ -118,7 +124,12 @@ def get_run(run: RunInChat, session: SessionDep) -> Response:
     return json_response({"data": listing.get_run(run.id, detail=True, session=session)})
 
 
-@router.post("/{workflowRunId}/cancel", status_code=202, response_model=Envelope[RunRead])
+@router.post(
+    "/{workflowRunId}/cancel",
+    status_code=202,
+    response_model=Envelope[RunRead],
+    responses=also_answers(409, "The run has already ended."),
+)
 def cancel_run(run: RunInChat, session: SessionDep) -> Response:
     service.cancel_run(run, session=session)
     session.flush()
