@@ -1,5 +1,6 @@
 """Engine, sessions and the declarative base shared by every domain's models."""
 
+import json
 import uuid
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
@@ -12,6 +13,8 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from runwire.jsonlimits import MAX_SAFE_INTEGER
 
 DEFAULT_POOL_SIZE = 8
 
@@ -71,6 +74,7 @@ def utcnow() -> datetime:
 
 
 def create_db_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
+    """Runwire's engine; `hide_parameters` keeps a failed statement's values (user data) out of its error."""
     if url.startswith("sqlite"):
         database = sa.engine.make_url(url).database
         if database:
@@ -79,11 +83,30 @@ def create_db_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
             url,
             pool_size=pool_size,
             max_overflow=pool_overflow(pool_size),
+            hide_parameters=True,
             connect_args={"check_same_thread": False, "timeout": 30},
         )
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_overflow(pool_size), pool_pre_ping=True)
+    return sa.create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_overflow(pool_size),
+        pool_pre_ping=True,
+        hide_parameters=True,
+        json_deserializer=_json_from_postgresql,
+    )
+
+
+def _json_from_postgresql(text: str | bytes) -> Any:
+    """JSON as jsonb gives it back. jsonb writes numbers without an exponent (1.5e300 comes back as 301 digits), and
+    Runwire stores no integer beyond ±(2^53 - 1): such a long integer was a float."""
+    return json.loads(text, parse_int=_int_or_float)
+
+
+def _int_or_float(digits: str) -> int | float:
+    value = float(digits)
+    return int(digits) if abs(value) <= MAX_SAFE_INTEGER else value
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any) -> None:
@@ -112,7 +135,7 @@ def _configure_sqlite(engine: Engine) -> None:
 def create_dbos_sqlite_engine(url: str, pool_size: int) -> Engine:
     """An engine for DBOS's SQLite system database in WAL mode with NORMAL sync, as Runwire's own: DBOS's default
     (a rollback journal, a full sync on every commit) costs milliseconds on each checkpoint of every step."""
-    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_overflow(pool_size))
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_overflow(pool_size), hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -4,13 +4,14 @@ The 401 → 400 → 404 → 403 → 429 precedence lives here and nowhere else.
 """
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
@@ -22,11 +23,12 @@ from runwire.chats import service as chats_service
 from runwire.chats.models import Chat
 from runwire.config import Settings
 from runwire.db import Database
-from runwire.errors import Unauthorized
+from runwire.errors import Invalid, Unauthorized
 from runwire.ids import parse_uuid
 from runwire.ratelimits import addresses
 from runwire.ratelimits import service as ratelimits_service
 from runwire.ratelimits.service import Charge, Rule, Rules
+from runwire.routing import parse_json_body
 from runwire.workflows import service as workflows_service
 from runwire.workflows.models import Workflow
 
@@ -152,18 +154,39 @@ def counted_body(model: type[BodyT], charges: Charges[BodyT]) -> Any:
     adapter = TypeAdapter(model)
 
     async def count_then_validate(request: Request) -> Attempt[BodyT]:
+        invalid: RequestValidationError | None = None
         try:
-            data, invalid = adapter.validate_json(await request.body() or b"null"), None
+            data: BodyT | None = adapter.validate_python(parse_json_body(await request.body() or b"null"))
         except ValidationError as exc:
+            data, invalid = None, _body_error(exc)
+        except RequestValidationError as exc:
             data, invalid = None, exc
         charged = charges(get_rules(request), client_address(request), data, time.time())
         await run_in_threadpool(ratelimits_service.enforce, get_database(request), charged)
         if invalid is not None:
-            raise _body_error(invalid) from invalid
+            raise invalid
         assert data is not None
         return Attempt(data, charged)
 
     return Depends(count_then_validate)
+
+
+_EVENT_ID = re.compile(r"[0-9]{1,15}")
+
+
+def last_event_id(auth: CurrentAuth, value: Annotated[str | None, Header(alias="Last-Event-ID")] = None) -> int:
+    """The event a stream resumes after (0 without the header): an id this server sent, 1 to 15 ASCII digits, else
+    400. Declared ahead of the resource's dependencies, so that it comes after 401 and before 404."""
+    if value is None:
+        return 0
+    if _EVENT_ID.fullmatch(value) is None:
+        raise Invalid(
+            "Last-Event-ID must be an event id from this stream.", details=[("Last-Event-ID", "is not an event id")]
+        )
+    return int(value)
+
+
+LastEventId = Annotated[int, Depends(last_event_id)]
 
 
 def owned_chat(chatId: str, auth: CurrentAuth, session: SessionDep) -> Chat:

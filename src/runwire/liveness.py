@@ -1,10 +1,11 @@
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from runwire.deps import get_database
+from runwire.routing import api_router
 from runwire.schemas import Envelope
 
-router = APIRouter(prefix="/api", tags=["liveness"])
+router = api_router("/api", "liveness")
 
 
 @router.get("/liveness", response_model=Envelope[dict[str, str]])

@@ -1,32 +1,58 @@
-"""One JSON object per log line; request fields come from `extra`, never from headers or bodies."""
+"""One JSON object per log line; request fields come from `extra`, never from headers or bodies.
+
+What must never reach a log line is cut out of every message and exception: SQL statements and their parameters (a
+failed write's parameters can hold a user's data and password hash), values a database quotes back, password hashes
+and memory addresses. An exception is logged as its type and redacted message; its traceback only at DEBUG level.
+"""
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
 _FIELDS = ("request_id", "method", "path", "status", "duration_ms", "run_id", "step_id")
+_REDACTIONS = (
+    (re.compile(r"\[SQL: .*?\](?=\n|$)", re.DOTALL), "[SQL redacted]"),
+    (re.compile(r"\[parameters: .*?\](?=\n|$)", re.DOTALL), "[parameters redacted]"),
+    (re.compile(r"^DETAIL: .*$", re.MULTILINE), "DETAIL: [redacted]"),
+    (re.compile(r"\$argon2[a-z]*\$[^\s'\"]*"), "[password hash redacted]"),
+    (re.compile(r"\b0x[0-9a-fA-F]{4,}\b"), "0x[address]"),
+)
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, *, traceback: bool = False) -> None:
+        super().__init__()
+        self.traceback = traceback
+
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         for field in _FIELDS:
             if hasattr(record, field):
                 line[field] = getattr(record, field)
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            line["exception"] = {"type": type(error).__qualname__, "message": redact(str(error))}
+            if self.traceback:
+                line["traceback"] = redact(self.formatException(record.exc_info))
         return json.dumps(line, default=str)
 
 
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(traceback=level.upper() == "DEBUG"))
     root = logging.getLogger("runwire")
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -16,6 +16,7 @@ from runwire.errors import install_error_handlers
 from runwire.liveness import router as liveness_router
 from runwire.logs import configure_logging
 from runwire.middleware import RequestMiddleware
+from runwire.openapi import install_openapi
 from runwire.ratelimits.service import Rules
 from runwire.runs.router import router as runs_router
 from runwire.runtime import Runtime
@@ -50,5 +51,6 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     for router in (liveness_router, auth_router, chats_router, tools_router, workflows_router, runs_router):
         app.include_router(router)
     install_error_handlers(app, request_is_authorised=request_is_authorised)
+    install_openapi(app)
     app.add_middleware(RequestMiddleware, allowed_origins=settings.origins, max_body_bytes=settings.max_body_bytes)
     return app

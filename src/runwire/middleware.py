@@ -26,7 +26,7 @@ def _has_body(headers: Headers) -> bool:
     return headers.get("content-length", "0") not in ("", "0") or "transfer-encoding" in headers
 
 
-def _is_json(content_type: str) -> bool:
+def is_json(content_type: str) -> bool:
     media_type = content_type.split(";", 1)[0].strip().lower()
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
 
@@ -43,7 +43,7 @@ class RequestMiddleware:
         origin = headers.get("origin")
         if origin is not None and origin.rstrip("/") not in self.allowed_origins:
             return 403, f"Requests from origin {origin} may not change anything here."
-        if _has_body(headers) and not _is_json(headers.get("content-type", "")):
+        if _has_body(headers) and not is_json(headers.get("content-type", "")):
             return 415, "Request bodies must be JSON (Content-Type: application/json)."
         if int(headers.get("content-length") or 0) > self.max_body_bytes:
             return 413, self._too_large

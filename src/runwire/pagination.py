@@ -5,12 +5,13 @@ import binascii
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Query
 
 from runwire.errors import Invalid
+from runwire.jsonlimits import json_problems
 
 LimitParam = Annotated[int, Query(ge=1, le=100)]
 
@@ -25,10 +26,10 @@ def decode_cursor(cursor: str, parsers: Sequence[Callable[[Any], Any]]) -> list[
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if not isinstance(key, list) or len(key) != len(parsers):
+        if not isinstance(key, list) or len(key) != len(parsers) or json_problems(key):
             raise ValueError("wrong shape")
         return [parse(value) for parse, value in zip(parsers, key, strict=True)]
-    except (ValueError, TypeError, binascii.Error, UnicodeError) as exc:
+    except (ValueError, TypeError, OverflowError, RecursionError, binascii.Error, UnicodeError) as exc:
         raise Invalid("The cursor is not one this server issued.", details=[("cursor", "is invalid")]) from exc
 
 
@@ -36,7 +37,30 @@ def _aware_datetime(value: str) -> datetime:
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is None:
         raise ValueError("a cursor's time carries its zone")
-    return moment
+    return moment.astimezone(UTC)
+
+
+def _uuid(value: str) -> uuid.UUID:
+    if not isinstance(value, str):
+        raise TypeError("a cursor's id is text")
+    return uuid.UUID(value)
+
+
+def _sequence_number(value: int) -> int:
+    if type(value) is not int or value < 0:
+        raise ValueError("a cursor's sequence number is a whole number")
+    return value
+
+
+def encode_sequence(seq: int) -> str:
+    """The cursor of a list ordered by a sequence number."""
+    return encode_cursor([seq])
+
+
+def decode_sequence(cursor: str) -> int:
+    seq: int
+    (seq,) = decode_cursor(cursor, (_sequence_number,))
+    return seq
 
 
 def encode_newest_first(created_at: datetime, row_id: uuid.UUID) -> str:
@@ -45,5 +69,5 @@ def encode_newest_first(created_at: datetime, row_id: uuid.UUID) -> str:
 
 
 def decode_newest_first(cursor: str) -> tuple[datetime, uuid.UUID]:
-    created_at, row_id = decode_cursor(cursor, (_aware_datetime, uuid.UUID))
+    created_at, row_id = decode_cursor(cursor, (_aware_datetime, _uuid))
     return created_at, row_id

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, PlainSerializer, Strict
 from pydantic.alias_generators import to_camel
 
 
@@ -14,7 +14,8 @@ def format_timestamp(value: datetime) -> str:
 
 
 Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]
-UUIDStr = Annotated[uuid.UUID, PlainSerializer(str, return_type=str)]
+# Lax even in strict inputs: a UUID arrives as text.
+UUIDStr = Annotated[uuid.UUID, Strict(False), PlainSerializer(str, return_type=str)]
 
 
 class ApiModel(BaseModel):
@@ -24,7 +25,9 @@ class ApiModel(BaseModel):
 
 
 class ApiInput(ApiModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request body: unknown fields refused, and strict, so that no boolean or text passes for a number."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 T = TypeVar("T")

@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from runwire.db import Base, Database
+from tests.conftest import new_chat, sign_up
+from tests.helpers import create_workflow, step
 
 # Counters that refused requests are meant to move; everything else must stay as it was.
 UNCOUNTED_TABLES = frozenset({"rate_limit_counter"})
@@ -58,3 +60,12 @@ class StoredData:
 @pytest.fixture
 def stored(client: TestClient) -> StoredData:
     return StoredData(client)
+
+
+@pytest.fixture
+def world(client: TestClient) -> dict[str, str]:
+    """A signed-in user with a chat and a one-step workflow, for the attacks that need a target."""
+    user = sign_up(client)
+    chat = new_chat(client)
+    workflow = create_workflow(client, [step("a", "delay", {"seconds": 0})])
+    return {"userId": user["id"], "chatId": chat["id"], "workflowId": workflow["id"]}

@@ -1,6 +1,6 @@
 import pytest
 
-from runwire.jsonlimits import MAX_PROBLEMS, MAX_SAFE_INTEGER, json_problems
+from runwire.jsonlimits import MAX_DEPTH, MAX_PROBLEMS, MAX_SAFE_INTEGER, TOO_DEEP, json_problems
 
 
 @pytest.mark.parametrize(
@@ -38,3 +38,11 @@ def test_deep_nesting_is_walked_without_recursion() -> None:
 
 def test_problems_are_capped() -> None:
     assert len(json_problems(["\x00"] * 1000)) == MAX_PROBLEMS
+
+
+def test_nesting_is_bounded() -> None:
+    value: object = 1
+    for _ in range(MAX_DEPTH):
+        value = [value]
+    assert json_problems(value) == []
+    assert json_problems({"a": value}) == [("a" + "[0]" * (MAX_DEPTH - 1), TOO_DEEP)]

@@ -1,6 +1,6 @@
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from runwire.auth import service
 from runwire.auth.schemas import SessionEnvelope, SessionInfo, SignIn, SignUp, UserEnvelope, UserRead
@@ -16,10 +16,12 @@ from runwire.deps import (
     WriteQuota,
     counted_body,
 )
+from runwire.openapi import also_answers
 from runwire.ratelimits.service import Charge, Rules
+from runwire.routing import api_router
 from runwire.schemas import Envelope
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = api_router("/api/auth", "auth")
 
 
 def _json_body(model: type[SignIn | SignUp]) -> dict[str, Any]:
@@ -53,7 +55,13 @@ def _sign_in_charges(rules: Rules, address: str, data: SignIn | None, at: float)
     return charges
 
 
-@router.post("/sign-up/email", status_code=201, response_model=Envelope[UserEnvelope], openapi_extra=_json_body(SignUp))
+@router.post(
+    "/sign-up/email",
+    status_code=201,
+    response_model=Envelope[UserEnvelope],
+    openapi_extra=_json_body(SignUp),
+    responses=also_answers(409, "An account with this email already exists."),
+)
 def sign_up(
     attempt: Annotated[Attempt[SignUp], counted_body(SignUp, _sign_up_charges)],
     response: Response,
@@ -64,7 +72,12 @@ def sign_up(
     return _signed_in(signed_in, response, settings)
 
 
-@router.post("/sign-in/email", response_model=Envelope[UserEnvelope], openapi_extra=_json_body(SignIn))
+@router.post(
+    "/sign-in/email",
+    response_model=Envelope[UserEnvelope],
+    openapi_extra=_json_body(SignIn),
+    responses=also_answers(401, "The email or password is wrong."),
+)
 def sign_in(
     attempt: Annotated[Attempt[SignIn], counted_body(SignIn, _sign_in_charges)],
     response: Response,

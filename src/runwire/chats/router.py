@@ -1,15 +1,16 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from runwire.chats import service
 from runwire.chats.schemas import ChatCreate, ChatPage, ChatRead
 from runwire.deps import CurrentAuth, OwnedChat, OwnUserId, ReadQuota, SessionDep, WriteQuota, checked_body
 from runwire.pagination import LimitParam
+from runwire.routing import api_router
 from runwire.runs import service as runs_service
 from runwire.schemas import Envelope
 
-router = APIRouter(prefix="/api", tags=["chats"])
+router = api_router("/api", "chats")
 
 
 @router.post("/chats", status_code=201, response_model=Envelope[ChatRead])

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from runwire.pagination import decode_cursor, encode_cursor
+from runwire.pagination import decode_sequence, encode_sequence
 from runwire.runs.models import StepRun, WorkflowRun
 from runwire.schemas import format_timestamp
 
@@ -151,7 +151,7 @@ def list_chat_runs(
     if run_filter.workflow_id is not None:
         query = query.where(WorkflowRun.workflow_id == run_filter.workflow_id)
     if run_filter.cursor is not None:
-        (after,) = decode_cursor(run_filter.cursor, (int,))
+        after = decode_sequence(run_filter.cursor)
         query = query.where(WorkflowRun.chat_seq < after if run_filter.descending else WorkflowRun.chat_seq > after)
     query = query.order_by(WorkflowRun.chat_seq.desc() if run_filter.descending else WorkflowRun.chat_seq)
     if run_filter.limit is not None:
@@ -160,7 +160,7 @@ def list_chat_runs(
     next_cursor = None
     if run_filter.limit is not None and len(rows) > run_filter.limit:
         rows = rows[: run_filter.limit]
-        next_cursor = encode_cursor([rows[-1].chat_seq])
+        next_cursor = encode_sequence(rows[-1].chat_seq)
     return _with_steps(session, rows, detail=False), next_cursor
 
 

@@ -2,11 +2,12 @@ import hashlib
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import Depends, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from runwire.deps import (
     CurrentAuth,
+    LastEventId,
     OwnedChat,
     ReadQuota,
     SessionDep,
@@ -17,7 +18,9 @@ from runwire.deps import (
 )
 from runwire.errors import Invalid
 from runwire.ids import parse_uuid
+from runwire.openapi import also_answers
 from runwire.pagination import LimitParam
+from runwire.routing import api_router
 from runwire.runs import idempotency, listing, service, stream
 from runwire.runs.executor import Executor
 from runwire.runs.models import WorkflowRun
@@ -25,7 +28,7 @@ from runwire.runs.schemas import Order, RunCreate, RunDetail, RunList, RunRead
 from runwire.runs.states import Status
 from runwire.schemas import Envelope
 
-router = APIRouter(prefix="/api/chats/{chatId}/workflow-runs", tags=["workflow runs"])
+router = api_router("/api/chats/{chatId}/workflow-runs", "workflow runs")
 
 
 def get_executor(request: Request) -> Executor:
@@ -104,7 +107,12 @@ def idempotency_key(
     return idempotency.parse_key(key)
 
 
-@router.post("", status_code=202, response_model=Envelope[RunRead])
+@router.post(
+    "",
+    status_code=202,
+    response_model=Envelope[RunRead],
+    responses=also_answers(409, f"The {idempotency.HEADER} was used for a different request."),
+)
 def create_run(
     key: Annotated[str | None, Depends(idempotency_key)],
     _body: Annotated[None, checked_body(RunCreate)],
@@ -128,24 +136,20 @@ def get_run(run: RunInChat, session: SessionDep, _quota: ReadQuota) -> Response:
     return json_response({"data": listing.get_run(run.id, detail=True, session=session)})
 
 
-@router.post("/{workflowRunId}/cancel", status_code=202, response_model=Envelope[RunRead])
+@router.post(
+    "/{workflowRunId}/cancel",
+    status_code=202,
+    response_model=Envelope[RunRead],
+    responses=also_answers(409, "The run has already ended."),
+)
 def cancel_run(run: RunInChat, session: SessionDep, _quota: WriteQuota) -> Response:
     service.cancel_run(run, session=session)
     session.flush()
     return json_response({"data": listing.get_run(run.id, detail=False, session=session)}, status_code=202)
 
 
-def _last_event_id(value: str | None) -> int:
-    if value is None:
-        return 0
-    if not value.strip().isdigit():
-        raise Invalid("Last-Event-ID must be an event id from this stream.", details=[("Last-Event-ID", "not an id")])
-    return int(value)
-
-
 @router.get("/{workflowRunId}/stream", response_class=EventSourceResponse)
-def stream_run(request: Request, run: RunInChat, _quota: ReadQuota) -> EventSourceResponse:
-    after = _last_event_id(request.headers.get("last-event-id"))
+def stream_run(request: Request, after: LastEventId, run: RunInChat, _quota: ReadQuota) -> EventSourceResponse:
     return EventSourceResponse(
         stream.run_event_stream(get_database(request), request.app.state.hub.notifier, run.id, after),
         ping=stream.PING_SECONDS,

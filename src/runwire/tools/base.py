@@ -33,7 +33,8 @@ class ToolContext(Protocol):
 
     @property
     def allowed_hosts(self) -> frozenset[str]:
-        """Lower-case host names and IPs the network guard lets through even when they are private."""
+        """Lower-case allow-list entries, `host` (every port) or `host:port` (that port only), that the network guard
+        lets through even when they are private."""
 
     @property
     def max_response_bytes(self) -> int: ...
@@ -47,9 +48,10 @@ class ToolContext(Protocol):
 
 
 class ToolInputs(BaseModel):
-    """Base of every tool's input model: camelCase names on the wire, unknown fields refused."""
+    """Base of every tool's input model: camelCase names on the wire, unknown fields refused, and strict, so that no
+    boolean or text passes for a number."""
 
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True)
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True, strict=True)
 
 
 class Tool(ABC):

@@ -32,12 +32,22 @@ def is_blocked_address(address: IPAddress) -> bool:
     )
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def is_allowed_host(host: str, port: int, allowed_hosts: frozenset[str]) -> bool:
+    """Whether the allow-list opens `port` of `host`: an entry `host` opens every port, `host:port` that one only
+    (an IPv6 address with a port is written `[::1]:8080`)."""
+    named = f"[{host}]" if ":" in host else host
+    return host in allowed_hosts or f"{named}:{port}" in allowed_hosts
+
+
 async def vet_url(url: httpx.URL, allowed_hosts: frozenset[str]) -> list[str]:
     """Resolve the URL's host and return the addresses it may be fetched from, or raise ToolError."""
-    if url.scheme not in ("http", "https"):
+    if url.scheme not in _DEFAULT_PORTS:
         raise ToolError("blocked_address", f"only http and https URLs can be fetched, not {url.scheme!r}")
     host = url.raw_host.decode("ascii").lower().rstrip(".")
-    allowed = host in allowed_hosts
+    allowed = is_allowed_host(host, url.port or _DEFAULT_PORTS[url.scheme], allowed_hosts)
     if not allowed and (host == "localhost" or host.endswith(".localhost")):
         raise ToolError("blocked_address", f"{host} is a local address")
     try:
@@ -47,7 +57,8 @@ async def vet_url(url: httpx.URL, allowed_hosts: frozenset[str]) -> list[str]:
     addresses = list(dict.fromkeys(ipaddress.ip_address(sockaddr[0]) for *_, sockaddr in found))
     blocked = [address for address in addresses if is_blocked_address(address)]
     if blocked and not allowed:
-        raise ToolError("blocked_address", f"{host} resolves to {blocked[0]}, which is not a public address")
+        # Which private address a name resolves to is itself something to keep from the user.
+        raise ToolError("blocked_address", f"{host} is not a public address")
     return [str(address) for address in addresses]
 
 

@@ -1,12 +1,11 @@
-from fastapi import APIRouter
-
 from runwire.deps import CurrentAuth, ReadQuota
 from runwire.errors import NotFound
+from runwire.routing import api_router
 from runwire.schemas import Envelope
 from runwire.tools import registry
 from runwire.tools.schemas import ToolList, ToolRead
 
-router = APIRouter(prefix="/api/tools", tags=["tools"])
+router = api_router("/api/tools", "tools")
 
 
 def _read(tool: registry.Tool) -> ToolRead:

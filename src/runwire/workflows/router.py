@@ -1,14 +1,15 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 
 from runwire.deps import CurrentAuth, OwnedWorkflow, OwnUserId, ReadQuota, SessionDep, WriteQuota, checked_body
 from runwire.pagination import LimitParam
+from runwire.routing import api_router
 from runwire.schemas import Envelope
 from runwire.workflows import service
 from runwire.workflows.schemas import WorkflowCreate, WorkflowPage, WorkflowRead, WorkflowUpdate
 
-router = APIRouter(prefix="/api", tags=["workflows"])
+router = api_router("/api", "workflows")
 
 
 @router.post("/workflows", status_code=201, response_model=Envelope[WorkflowRead])

@@ -127,15 +127,24 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _answer
 
 
-@pytest.fixture(scope="session")
-def server() -> Iterator[str]:
-    """The base URL, http://127.0.0.1:<port>."""
+@contextlib.contextmanager
+def serving() -> Iterator[str]:
+    """A test server on a port of its own, while the block runs: its base URL, http://127.0.0.1:<port>."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[str]:
+    """The base URL, http://127.0.0.1:<port>."""
+    with serving() as url:
+        yield url
 
 
 @pytest.fixture

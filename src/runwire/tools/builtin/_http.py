@@ -13,6 +13,8 @@ from runwire.tools.netguard import GuardedTransport
 MAX_REDIRECTS = 5
 DEFAULT_TIMEOUT_SECONDS = 30.0
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+# The headers a redirect to another origin keeps: none of them can carry a credential.
+_CROSS_ORIGIN_HEADERS = frozenset({"accept", "accept-language", "content-type", "user-agent"})
 
 
 def _check_url(value: str) -> str:
@@ -86,7 +88,9 @@ async def _follow_redirects(
             await response.aclose()
         next_url = url.join(location)
         if next_url.netloc != url.netloc or next_url.scheme != url.scheme:
-            headers.pop("authorization", None)
+            headers = httpx.Headers(
+                [(name, value) for name, value in headers.multi_items() if name in _CROSS_ORIGIN_HEADERS]
+            )
         if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
             method, body = ("HEAD" if method == "HEAD" else "GET"), None
         url = next_url
