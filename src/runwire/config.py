@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     application_version: str = "2"
     executor_id: str = "local"
     max_parallel_steps: int = Field(default=8, ge=1)
-    queue_poll_seconds: float = Field(default=0.02, gt=0)
+    # How often an executor looks at the run queue when nothing wakes it (queued runs wake it at once).
+    queue_poll_seconds: float = Field(default=1.0, gt=0)
     default_step_timeout_seconds: float = Field(default=300, gt=0)
     retry_backoff_seconds: float = Field(default=1.0, ge=0)
     log_level: str = "INFO"
@@ -43,6 +44,8 @@ class Settings(BaseSettings):
     template_memory_mb: int = Field(default=256, ge=16)
     template_workers: int = Field(default=4, ge=1, le=64)
     max_step_output_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Memory for the chat lists' bodies each process keeps (see runs/list_cache.py).
+    list_cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     # Rate limits: each a count per window, 0 turns the limit off.
     rate_limit_sign_in_per_email: int = Field(default=10, ge=0)
     rate_limit_sign_in_per_address: int = Field(default=50, ge=0)

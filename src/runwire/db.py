@@ -128,8 +128,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        options = connection.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT":
+            return
+        connection.exec_driver_sql(f"BEGIN {options.get('sqlite_begin', 'DEFERRED')}")
 
 
 def create_dbos_sqlite_engine(url: str, pool_size: int) -> Engine:
@@ -175,6 +177,13 @@ class Database:
         with self._write() as session:
             yield session
             session.commit()
+
+    @contextmanager
+    def statements(self) -> Iterator[sa.Connection]:
+        """A connection whose statements each run on their own, with no transaction around them: for reads whose
+        every answer comes from one statement (a consistent snapshot), at no cost for BEGIN and COMMIT."""
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            yield connection
 
     def ping(self) -> None:
         with self.engine.connect() as connection:

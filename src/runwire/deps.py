@@ -33,7 +33,9 @@ from runwire.workflows import service as workflows_service
 from runwire.workflows.models import Workflow
 
 SESSION_COOKIE = "runwire_session"
-PUBLIC_PATHS = frozenset({"/api/liveness", "/api/auth/sign-up/email", "/api/auth/sign-in/email"})
+PUBLIC_PATHS = frozenset(
+    {"/api/liveness", "/api/readiness", "/api/auth/sign-up/email", "/api/auth/sign-in/email"}
+)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 

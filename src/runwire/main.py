@@ -13,11 +13,13 @@ from runwire.config import Settings
 from runwire.db import request_slots
 from runwire.deps import request_is_authorised
 from runwire.errors import install_error_handlers
-from runwire.liveness import router as liveness_router
+from runwire.health import router as health_router
 from runwire.logs import configure_logging
 from runwire.middleware import RequestMiddleware
 from runwire.openapi import install_openapi
 from runwire.ratelimits.service import Rules
+from runwire.runs.chat_list import ChatListReader
+from runwire.runs.list_cache import ListCache
 from runwire.runs.router import router as runs_router
 from runwire.runtime import Runtime
 from runwire.tools.router import router as tools_router
@@ -34,6 +36,8 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
         await run_in_threadpool(runtime.start)
         app.state.settings, app.state.database, app.state.executor = settings, runtime.database, runtime.executor
         app.state.hub = runtime.hub
+        cache = ListCache(settings.list_cache_bytes)
+        app.state.chat_list = ChatListReader(runtime.database, cache, app.state.rate_limits)
         app.state.database_slots = asyncio.Semaphore(request_slots(runtime.database.pool_size))
         try:
             yield
@@ -48,7 +52,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
         redoc_url=None,
     )
     app.state.rate_limits = Rules.from_settings(settings)
-    for router in (liveness_router, auth_router, chats_router, tools_router, workflows_router, runs_router):
+    for router in (health_router, auth_router, chats_router, tools_router, workflows_router, runs_router):
         app.include_router(router)
     install_error_handlers(app, request_is_authorised=request_is_authorised)
     install_openapi(app)

@@ -16,7 +16,7 @@ class Runtime:
             settings.resolved_database_url, settings.database_pool_size, session_info={HUB_KEY: self.hub}
         )
         self.executor: Executor = (
-            InProcessExecutor(settings, self.database, self.hub.running_tasks) if execute else QueueClient(settings)
+            InProcessExecutor(settings, self.database, self.hub) if execute else QueueClient(settings)
         )
         self._listener = listener_for(settings.resolved_database_url, self.hub)
 

@@ -17,5 +17,6 @@ class Chat(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
-    # The last id of the chat's event sequence (its runs' events, in commit order), which its stream and ETags use.
+    # The chat's version: it grows with every change to the chat's runs, steps or messages, in the transaction that
+    # makes it. Events take their ids in the chat's sequence from it, so a gap is a change with no event (a new run).
     last_event_seq: Mapped[int] = mapped_column(default=0, server_default="0")

@@ -1,13 +1,17 @@
 """Chats: creation, ownership, listing, deletion, and the lock that orders what happens in a chat."""
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from runwire.auth.models import AuthSession
 from runwire.chats.models import Chat
 from runwire.chats.schemas import ChatCreate
 from runwire.db import utcnow
+from runwire.errors import Forbidden, NotFound
 from runwire.ownership import lock_owned, require_owned
 from runwire.pagination import decode_newest_first, encode_newest_first
 
@@ -39,10 +43,56 @@ def list_chats(
     return chats, encode_newest_first(chats[-1].created_at, chats[-1].id)
 
 
+@dataclass(frozen=True)
+class ChatAccess:
+    """A session's user and, when the chat exists, its owner, whether it is deleted, and its version."""
+
+    user_id: uuid.UUID
+    owner_id: uuid.UUID | None
+    deleted: bool
+    version: int
+
+    def require_owned(self) -> None:
+        """404 for a missing or deleted chat, 403 for another user's, as `ownership.require_owned`."""
+        if self.owner_id is None or self.deleted:
+            raise NotFound("Chat not found.")
+        if self.owner_id != self.user_id:
+            raise Forbidden("You cannot access another user's chat.")
+
+
+_ACCESS = (
+    sa.select(AuthSession.user_id, Chat.user_id.label("owner_id"), Chat.deleted_at, Chat.last_event_seq)
+    .select_from(AuthSession)
+    .outerjoin(Chat, Chat.id == sa.bindparam("chat_key"))
+    .where(
+        AuthSession.token_hash == sa.bindparam("token_hash"),
+        AuthSession.revoked_at.is_(None),
+        AuthSession.expires_at > sa.bindparam("now"),
+    )
+)
+
+
+def read_access(
+    token_hash: str, chat_id: uuid.UUID | None, *, now: datetime, connection: sa.Connection
+) -> ChatAccess | None:
+    """The session named by the token's hash with the chat, in one statement; None when no live session has it."""
+    row = connection.execute(_ACCESS, {"chat_key": chat_id, "token_hash": token_hash, "now": now}).one_or_none()
+    if row is None:
+        return None
+    version = row.last_event_seq if row.last_event_seq is not None else 0
+    return ChatAccess(row.user_id, row.owner_id, row.deleted_at is not None, version)
+
+
 def lock_chat(chat: Chat, *, session: Session) -> Chat:
     """Lock the chat's row for this transaction (404 if it was deleted meanwhile): the writers of a chat's runs and
     its deletion take this lock first, so they never interleave."""
     return lock_owned(chat, noun="chat", session=session)
+
+
+def bump_version(chat: Chat, *, session: Session) -> None:
+    """Mark a change to the chat's runs that adds no event to its sequence (a new run): its version grows all the
+    same, so that a list cached at the old version is never served again."""
+    session.execute(sa.update(Chat).where(Chat.id == chat.id).values(last_event_seq=Chat.last_event_seq + 1))
 
 
 def delete_chat(chat: Chat, *, session: Session) -> None:

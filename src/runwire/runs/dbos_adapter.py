@@ -5,7 +5,9 @@ import threading
 import time
 
 from dbos import DBOS
+from dbos import _dbos as dbos_internals
 from dbos._dbos import _get_or_create_dbos_registry
+from dbos._queue import queue_thread
 
 QUEUE_WORKER_THREAD_PREFIX = "queue-worker-"
 
@@ -17,13 +19,18 @@ def recover_pending_workflows(executor_ids: list[str]) -> list[str]:
     return [handle.get_workflow_id() for handle in handles]
 
 
+def queue_listened(queue_name: str) -> bool:
+    """Whether DBOS's worker thread for `queue_name` runs in this process."""
+    thread_name = QUEUE_WORKER_THREAD_PREFIX + queue_name
+    return any(thread.name == thread_name and thread.is_alive() for thread in threading.enumerate())
+
+
 def wait_until_queue_listened(queue_name: str, timeout: float) -> bool:
     """Wait until DBOS's worker thread for `queue_name` runs. DBOS notices a newly registered queue on its next check
     (up to a second later); without this wait the first run on a fresh data dir would sit in the queue until then."""
-    thread_name = QUEUE_WORKER_THREAD_PREFIX + queue_name
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(thread.name == thread_name for thread in threading.enumerate()):
+        if queue_listened(queue_name):
             return True
         time.sleep(0.01)
     return False
@@ -36,3 +43,60 @@ def unregister_instance(instance: object) -> None:
     registry.instance_info_map = {
         name: registered for name, registered in registry.instance_info_map.items() if registered is not instance
     }
+
+
+# After a wake, a queue thread looks again at these intervals before it goes back to its polling interval: what
+# woke it (a run ending) is followed by DBOS recording the workflow's end, which frees the chat for its next run.
+AFTER_WAKE_SECONDS = (0.02, 0.05, 0.1, 0.2, 0.5)
+
+
+class _WakeableEvent(threading.Event):
+    """A stop event that `wake()` also ends a wait of (returning False: not stopped), so that a thread polling on
+    its timeout looks at once, and then a few more times soon after. Each waiting thread sees every wake,
+    including one that came while it was busy."""
+
+    _cond: threading.Condition  # threading.Event's own
+    _generation = 0
+
+    def wake(self) -> None:
+        with self._cond:
+            self._generation += 1
+            self._cond.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        thread = threading.get_ident()
+        with self._cond:
+            seen: dict[int, int] = self.__dict__.setdefault("_seen", {})
+            soon: dict[int, list[float]] = self.__dict__.setdefault("_soon", {})
+            generation = self._generation
+            if seen.get(thread, generation) == generation and not self.is_set():
+                pending = soon.get(thread)
+                if pending and timeout is not None:
+                    timeout = min(timeout, pending.pop(0))
+                self._cond.wait_for(lambda: self.is_set() or self._generation != generation, timeout)
+            if self._generation != seen.get(thread, generation) or self._generation != generation:
+                soon[thread] = list(AFTER_WAKE_SECONDS)
+            seen[thread] = self._generation
+            return self.is_set()
+
+
+def make_queues_wakeable() -> "QueueWaker":
+    """Let this process wake DBOS's queue threads, which otherwise look at their queues only every polling interval:
+    their shared stop event (the one DBOS's launch made for the queue manager) becomes a `_WakeableEvent`."""
+    dbos = dbos_internals._dbos_global_instance
+    assert dbos is not None and dbos._launched, "DBOS is launched first"
+    (manager,) = [thread for thread in dbos._background_threads if getattr(thread, "_target", None) is queue_thread]
+    # The queue manager's stop event, which it hands to every queue's worker thread.
+    event = manager._args[0]  # type: ignore[attr-defined]
+    assert type(event) is threading.Event
+    event.__class__ = _WakeableEvent
+    return QueueWaker(event)
+
+
+class QueueWaker:
+    def __init__(self, event: threading.Event) -> None:
+        self._event = event
+
+    def wake(self) -> None:
+        assert isinstance(self._event, _WakeableEvent)
+        self._event.wake()

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from runwire.config import Settings
 from runwire.db import Database, create_dbos_sqlite_engine
 from runwire.runs import dbos_adapter, lifecycle
-from runwire.runs.cancellation import RunningTasks
 from runwire.runs.models import WorkflowRun
 from runwire.runs.service import Enqueued
+from runwire.runs.signals import SignalHub
 from runwire.runs.states import Status
 from runwire.runs.steps import StepRunner
 from runwire.runs.workflow import CLASS_NAME, INSTANCE_NAME, WORKFLOW_NAME, RunWorkflow
@@ -50,17 +50,21 @@ class _DbosEngine:
 
 
 class InProcessExecutor:
-    def __init__(self, settings: Settings, database: Database, running_tasks: RunningTasks) -> None:
+    def __init__(self, settings: Settings, database: Database, hub: SignalHub) -> None:
         self.settings = settings
         self.database = database
+        self.hub = hub
         self.renderer = TemplateRenderer(settings.render_limits, workers=settings.template_workers)
-        runner = StepRunner(settings, database, self.renderer, running_tasks)
+        runner = StepRunner(settings, database, self.renderer, hub.running_tasks)
         self._workflow = RunWorkflow(runner, max_parallel=settings.max_parallel_steps)
         self._dbos_engine = _DbosEngine(settings)
 
     def start(self) -> None:
         self.renderer.start()
         self.launch(listen=True)
+        # Queued runs wake the queue (this process's, and on PostgreSQL every executor's through NOTIFY); polling
+        # every `queue_poll_seconds` is only the fallback.
+        self.hub.wake_queue = dbos_adapter.make_queues_wakeable().wake
         dbos_adapter.wait_until_queue_listened(QUEUE_NAME, timeout=3.0)
         self._settle_leftover_runs()
 
@@ -87,10 +91,17 @@ class InProcessExecutor:
         )
 
     def stop(self) -> None:
+        self.hub.wake_queue = None
         DBOS.destroy()
         dbos_adapter.unregister_instance(self._workflow)
         self.renderer.stop()
         self._dbos_engine.dispose()
+
+    def not_ready(self) -> str | None:
+        """Why this executor cannot take runs now, or None."""
+        if not dbos_adapter.queue_listened(QUEUE_NAME):
+            return "the executor is not listening on the run queue"
+        return None
 
     def enqueue(self, run: Enqueued) -> None:
         with (
@@ -140,6 +151,9 @@ class QueueClient:
             self._client = None
         self._dbos_engine.dispose()
 
+    def not_ready(self) -> str | None:
+        return None if self._client is not None else "the run queue client is not started"
+
     def enqueue(self, run: Enqueued) -> None:
         assert self._client is not None, "the queue client is not started"
         options: EnqueueOptions = {
@@ -162,7 +176,7 @@ def recover_executor(settings: Settings, database: Database, executor_id: str) -
     """The dead executor's unfinished runs, back on the queue; returns their ids."""
     # Its own executor id, so that launching does not also recover the runs of a live process sharing ours.
     own_settings = settings.model_copy(update={"executor_id": f"runwire-recover-{uuid.uuid4().hex[:12]}"})
-    executor = InProcessExecutor(own_settings, database, RunningTasks())
+    executor = InProcessExecutor(own_settings, database, SignalHub())
     executor.launch(listen=False)
     try:
         return executor.recover(executor_id)

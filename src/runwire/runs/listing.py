@@ -1,7 +1,9 @@
-"""Reads runs with their steps in two set-based queries and shapes them as the contract's JSON.
+"""Reads runs with their steps and shapes them as the contract's JSON.
 
-This is the hot path of the seed endpoint: rows go straight to dicts and then to bytes, with no per-object
-validation on the way out (the shapes are pinned by `schemas.RunRead` / `RunDetail` and by the tests).
+The chat's list is the seed endpoint's hot path: one statement reads the page of runs, their steps and the chat's
+version together (so the body and the version it is cached under come from one snapshot), and rows go straight to
+dicts, with no per-object validation on the way out (the shapes are pinned by `schemas.RunRead` / `RunDetail` and
+by the tests).
 """
 
 import uuid
@@ -14,7 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from runwire.pagination import decode_sequence, encode_sequence
+from runwire.chats.models import Chat
+from runwire.pagination import encode_sequence
 from runwire.runs.models import StepRun, WorkflowRun
 from runwire.schemas import format_timestamp
 
@@ -48,6 +51,8 @@ _STEP_COLUMNS = (
     _raw(StepRun.completed_at, "completed_at"),
     StepRun.error,
 )
+# Where chat_seq stands in a row of the list's statement: after the version and the other run columns.
+_CHAT_SEQ = len(_RUN_COLUMNS)
 _STEP_DETAIL_COLUMNS = (StepRun.inputs, StepRun.output, StepRun.attempts, StepRun.logs)
 _RUN_IDS: sa.BindParameter[Any] = sa.bindparam("run_ids", expanding=True)
 # Built once (constructing the statement on every list cost as much as running it), keyed by (detail, text keys):
@@ -68,7 +73,22 @@ class RunFilter:
     workflow_id: uuid.UUID | None = None
     descending: bool = False
     limit: int | None = None
-    cursor: str | None = None
+    # The place of the last run of the page before, from its cursor.
+    after: int | None = None
+
+    @property
+    def key(self) -> str:
+        """What tells this filter's pages apart from another's, as a short text."""
+        statuses = ",".join(sorted(self.statuses)) if self.statuses is not None else "*"
+        return f"{statuses}|{self.workflow_id or '*'}|{'d' if self.descending else 'a'}|{self.limit}|{self.after}"
+
+
+@dataclass(frozen=True)
+class Page:
+    runs: list[dict[str, Any]]
+    next_cursor: str | None
+    # The chat's version when the page was read.
+    version: int
 
 
 def _ts(value: str | datetime | None) -> str | None:
@@ -141,27 +161,52 @@ def _with_steps(session: Session, run_rows: list[sa.Row[Any]], *, detail: bool) 
     return runs
 
 
-def list_chat_runs(
-    chat_id: uuid.UUID, run_filter: RunFilter, *, session: Session
-) -> tuple[list[dict[str, Any]], str | None]:
-    """The chat's runs in request order (or its reverse), filtered and paged; the cursor is the last run's place."""
-    query = sa.select(*_RUN_COLUMNS).where(WorkflowRun.chat_id == chat_id)
+def list_chat_runs(chat_id: uuid.UUID, run_filter: RunFilter, *, connection: sa.Connection) -> Page:
+    """The chat's runs in request order (or its reverse), filtered and paged, with their steps and the chat's
+    version, in one statement; the cursor is the last run's place."""
+    runs = sa.select(*_RUN_COLUMNS).where(WorkflowRun.chat_id == chat_id)
     if run_filter.statuses is not None:
-        query = query.where(WorkflowRun.status.in_(sorted(run_filter.statuses)))
+        runs = runs.where(WorkflowRun.status.in_(sorted(run_filter.statuses)))
     if run_filter.workflow_id is not None:
-        query = query.where(WorkflowRun.workflow_id == run_filter.workflow_id)
-    if run_filter.cursor is not None:
-        after = decode_sequence(run_filter.cursor)
-        query = query.where(WorkflowRun.chat_seq < after if run_filter.descending else WorkflowRun.chat_seq > after)
-    query = query.order_by(WorkflowRun.chat_seq.desc() if run_filter.descending else WorkflowRun.chat_seq)
+        runs = runs.where(WorkflowRun.workflow_id == run_filter.workflow_id)
+    if run_filter.after is not None:
+        after = run_filter.after
+        runs = runs.where(WorkflowRun.chat_seq < after if run_filter.descending else WorkflowRun.chat_seq > after)
     if run_filter.limit is not None:
-        query = query.limit(run_filter.limit + 1)
-    rows = list(session.connection().execute(query).all())
+        runs = runs.order_by(WorkflowRun.chat_seq.desc() if run_filter.descending else WorkflowRun.chat_seq)
+        runs = runs.limit(run_filter.limit + 1)
+    page = runs.cte("page")
+    # No ORDER BY here: the runs come from the (chat_id, chat_seq) index and the steps from (run_id, step_id), and
+    # the few rows of a page are put in order below, rather than sorted by the database in a temporary tree.
+    query = (
+        sa.select(Chat.last_event_seq, *page.c, *_STEP_COLUMNS[1:], StepRun.position)
+        .select_from(Chat)
+        .outerjoin(page, sa.true())
+        .outerjoin(StepRun, StepRun.run_id == page.c.id)
+        .where(Chat.id == chat_id)
+    )
+    rows = connection.execute(query).all()
+    version: int = rows[0][0] if rows else 0
+    # Row by position: the version, the run's columns (_RUN_COLUMNS, chat_seq last), the step's (no run id), and
+    # the step's position.
+    by_run: dict[Any, tuple[dict[str, Any], int, list[tuple[int, dict[str, Any]]]]] = {}
+    for row in rows:
+        run_id = row[1]
+        if run_id is None:
+            continue
+        entry = by_run.get(run_id)
+        if entry is None:
+            entry = by_run[run_id] = (_run_dict(row[1:]), row[_CHAT_SEQ], [])
+        if row[_CHAT_SEQ + 1] is not None:
+            entry[2].append((row[-1], _step_dict((run_id, *row[_CHAT_SEQ + 1 : -1]), detail=False)))
+    listed = sorted(by_run.values(), key=lambda entry: entry[1], reverse=run_filter.descending)
+    for run, _, steps in listed:
+        run["steps"] = [step for _, step in sorted(steps, key=lambda item: item[0])]
     next_cursor = None
-    if run_filter.limit is not None and len(rows) > run_filter.limit:
-        rows = rows[: run_filter.limit]
-        next_cursor = encode_sequence(rows[-1].chat_seq)
-    return _with_steps(session, rows, detail=False), next_cursor
+    if run_filter.limit is not None and len(listed) > run_filter.limit:
+        listed = listed[: run_filter.limit]
+        next_cursor = encode_sequence(listed[-1][1])
+    return Page([run for run, _, _ in listed], next_cursor, version)
 
 
 def get_run(run_id: uuid.UUID, *, detail: bool, session: Session) -> dict[str, Any]:

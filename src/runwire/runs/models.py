@@ -49,7 +49,7 @@ class StepRun(Base):
 
 class RunEvent(Base):
     """The per-run, gap-free, append-only log of what happened, written with each state change. Each event also
-    has its place in its chat's sequence (`chat_seq`), gap-free per chat, in commit order."""
+    has its place in its chat's sequence (`chat_seq`, growing in commit order; see `Chat.last_event_seq`)."""
 
     __tablename__ = "run_event"
     __table_args__ = (sa.UniqueConstraint("chat_id", "chat_seq"),)

@@ -14,6 +14,7 @@ from runwire.errors import Conflict, NotFound
 from runwire.runs import transitions
 from runwire.runs.models import StepRun, WorkflowRun
 from runwire.runs.schemas import RunCreate
+from runwire.runs.signals import Signal, raise_signal
 from runwire.runs.states import Status
 from runwire.workflows import dag
 from runwire.workflows import service as workflows_service
@@ -38,6 +39,7 @@ def create_run(chat: Chat, data: RunCreate, *, user_id: uuid.UUID, enqueue: Enqu
     steps = [StepDef.model_validate(s) for s in workflows_service.current_steps(workflow, session=session)]
     # Under the chat's lock, chat_seq (the execution order) follows request order.
     chats_service.lock_chat(chat, session=session)
+    chats_service.bump_version(chat, session=session)
     last_seq = session.scalar(sa.select(sa.func.max(WorkflowRun.chat_seq)).where(WorkflowRun.chat_id == chat.id))
     run = WorkflowRun(
         chat_id=chat.id,
@@ -66,6 +68,7 @@ def create_run(chat: Chat, data: RunCreate, *, user_id: uuid.UUID, enqueue: Enqu
         )
     session.flush()
     enqueue(Enqueued(run_id=run.id, chat_id=chat.id, chat_seq=run.chat_seq))
+    raise_signal(Signal.QUEUE_CHANGED, run.id, session=session)
     return run
 
 

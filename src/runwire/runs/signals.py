@@ -9,6 +9,7 @@ wakes for a run executing in another, and a cancel received by an API process st
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -32,16 +33,24 @@ class Signal(StrEnum):
     EVENTS = "events"
     # The run ended with steps unfinished (cancelled, or failed fast): its tool calls must stop.
     HALTED = "halted"
+    # A run was queued, or one ended (its chat's next may start): executors look at the run queue now.
+    QUEUE_CHANGED = "queue"
 
 
 @dataclass
 class SignalHub:
-    """Where this process's signals land: the open streams' notifier and the running tool calls."""
+    """Where this process's signals land: the open streams' notifier, the running tool calls, and (in a process
+    that executes runs) the executor's queue, which otherwise looks for work only every polling interval."""
 
     notifier: RunNotifier = field(default_factory=RunNotifier)
     running_tasks: RunningTasks = field(default_factory=RunningTasks)
+    wake_queue: Callable[[], None] | None = None
 
     def deliver(self, signal: Signal, run_id: str) -> None:
+        if signal is Signal.QUEUE_CHANGED:
+            if self.wake_queue is not None:
+                self.wake_queue()
+            return
         if signal is Signal.HALTED:
             self.running_tasks.cancel(run_id)
         self.notifier.notify(run_id)

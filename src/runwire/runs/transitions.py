@@ -191,6 +191,7 @@ def _move_run(run: LockedRun, target: Status, error: ErrorInfo | None, *, sessio
         return
     if target is not Status.COMPLETED:
         _halt_steps(run, session=session)
+    raise_signal(Signal.QUEUE_CHANGED, run.id, session=session)
     stored_error = error.model_dump() if error is not None else None
     run.changes.update(completed_at=run.now, error=stored_error)
     if target is Status.FAILED:

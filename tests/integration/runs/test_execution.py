@@ -198,3 +198,13 @@ def test_run_detail_errors(client: TestClient, app_factory: Callable[..., TestCl
     assert client.get(f"{base}/00000000-0000-4000-8000-000000000000").status_code == 404
     assert client.post(base, json={"workflowId": "nope"}).status_code == 400
     assert client.post(base, json={"workflowId": "00000000-0000-4000-8000-000000000000"}).status_code == 404
+
+
+def test_a_queued_run_wakes_the_executor_without_waiting_for_its_poll(app_factory: Callable[..., TestClient]) -> None:
+    client = app_factory(queue_poll_seconds=60)
+    sign_up(client)
+    chat = new_chat(client)
+    workflow = create_workflow(client, [step("a", "delay", {"seconds": 0})])
+    for _ in range(2):  # the second run waits for the first to end: its chat's next run wakes the queue too
+        run = start_run(client, chat["id"], workflow["id"])
+    assert wait_for_run(client, chat["id"], run["id"], timeout=20)["status"] == "completed"
