@@ -83,7 +83,14 @@ class BulkLoader:
         now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
         ids = [uuid.uuid4() for _ in range(count)]
         columns = _columns(self.conn, "chat")
-        values = {"user_id": user_id, "title": title, "created_at": now, "updated_at": now, "deleted_at": None}
+        values = {
+            "user_id": user_id,
+            "title": title,
+            "created_at": now,
+            "updated_at": now,
+            "deleted_at": None,
+            "last_event_seq": 0,
+        }
         rows = ([chat.hex if name == "id" else values[name] for name in columns] for chat in ids)
         self._insert("chat", columns, rows)
         return [str(chat) for chat in ids]
@@ -116,6 +123,8 @@ class BulkLoader:
         steps: list[tuple[Any, ...]],
     ) -> None:
         chat = _hex(chat_id)
+        # New runs are a change to the chat's list: its version grows, as run creation makes it.
+        self.conn.execute("UPDATE chat SET last_event_seq = last_event_seq + 1 WHERE id = ?", (chat,))
         last = self.conn.execute("SELECT MAX(chat_seq) FROM workflow_run WHERE chat_id = ?", (chat,)).fetchone()[0]
         id_at, chat_at, seq_at = (self.run_columns.index(name) for name in ("id", "chat_id", "chat_seq"))
         step_run_at = self.step_columns.index("run_id")

@@ -20,8 +20,11 @@ def first_word(statement: str) -> str:
     return statement.split(None, 1)[0].upper()
 
 
-def statements_per_request(data_dir: Path, session_cookie: str, paths: Sequence[str]) -> dict[str, list[str]]:
-    """The statements one GET of each path sends, after one warm-up GET of it."""
+def statements_per_request(
+    data_dir: Path, session_cookie: str, paths: Sequence[str]
+) -> dict[str, dict[str, list[str]]]:
+    """The statements a GET of each path sends: the first (nothing cached), a repeat, and a revalidation with the
+    first answer's ETag in If-None-Match."""
     settings = Settings(data_dir=data_dir, database_url=None, dbos_system_database_url=None, log_level="WARNING")
     app = create_app(settings, run_executor=False)
     sent: list[str] = []
@@ -30,19 +33,22 @@ def statements_per_request(data_dir: Path, session_cookie: str, paths: Sequence[
         sent.append(statement)
 
     name, _, token = session_cookie.partition("=")
-    counted: dict[str, list[str]] = {}
+    counted: dict[str, dict[str, list[str]]] = {}
     with TestClient(app, base_url=f"http://{settings.host}:{settings.port}") as client:
         client.cookies.set(name, token)
         engine: sa.Engine = app.state.database.engine
         sa.event.listen(engine, "before_cursor_execute", record)
         try:
             for path in paths:
-                for _ in range(2):  # the first one may warm caches up; the second is counted
+                counted[path] = {}
+                etag = ""
+                for kind in ("fresh", "repeated", "revalidated"):
                     sent.clear()
-                    response = client.get(path)
-                    if response.status_code != 200:
+                    response = client.get(path, headers={"If-None-Match": etag} if kind == "revalidated" else {})
+                    if response.status_code != (304 if kind == "revalidated" else 200):
                         raise RuntimeError(f"GET {path} in-process: {response.status_code} {response.text[:300]}")
-                counted[path] = list(sent)
+                    etag = response.headers["etag"]
+                    counted[path][kind] = list(sent)
         finally:
             sa.event.remove(engine, "before_cursor_execute", record)
     return counted
