@@ -96,5 +96,7 @@ def test_session_expires(app_factory: Callable[..., TestClient]) -> None:
 
 
 def test_garbage_cookie_is_401(client: TestClient, user: dict[str, Any]) -> None:
+    # Only the forged one: the jar would otherwise send the real session's cookie beside it.
+    client.cookies.clear()
     client.cookies.set("runwire_session", "forged")
     assert client.get("/api/auth/session").status_code == 401
