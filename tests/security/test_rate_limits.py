@@ -20,9 +20,8 @@ from runwire.db import Database
 from runwire.deps import Quota, current_auth
 from runwire.main import create_app
 from runwire.ratelimits.models import RateLimitCounter
-from tests.conftest import PASSWORD, make_settings, new_chat, sign_up
-from tests.helpers import create_workflow, step, wait_for_run
-from tests.security.conftest import StoredData, assert_refused
+from tests.factories import make_settings
+from tests.helpers import PASSWORD, StoredData, assert_refused, create_workflow, new_chat, sign_up, step, wait_for_run
 
 SIGN_IN = "/api/auth/sign-in/email"
 SIGN_UP = "/api/auth/sign-up/email"

@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import PASSWORD, sign_up
+from tests.helpers import PASSWORD, sign_up
 
 SIGN_UP = "/api/auth/sign-up/email"
 SIGN_IN = "/api/auth/sign-in/email"

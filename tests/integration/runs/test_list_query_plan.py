@@ -16,7 +16,7 @@ from runwire.config import Settings
 from runwire.db import create_db_engine
 from runwire.pagination import encode_cursor
 from runwire.runs import listing
-from tests.conftest import fresh_postgres_database
+from tests.factories import fresh_postgres_database
 
 RUNS = 100_000
 CHATS = 1_000

@@ -9,8 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from tests.conftest import new_chat
-from tests.helpers import create_workflow, start_run, step, wait_for_first_step, wait_for_run
+from tests.helpers import create_workflow, new_chat, start_run, step, wait_for_first_step, wait_for_run
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 RUN_FIELDS = {
