@@ -2,7 +2,11 @@
 
 import asyncio
 
+import pytest
+
 from tests.helpers import Server, signed_in_async
+
+pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
 
 BURST = 120
 

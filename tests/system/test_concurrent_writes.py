@@ -6,8 +6,11 @@ import sqlite3
 from typing import Any
 
 import psycopg
+import pytest
 
 from tests.helpers import WRITERS, Server, signed_in_async
+
+pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
 
 
 def steps(label: str) -> list[dict[str, Any]]:

@@ -5,8 +5,11 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.helpers import WRITERS, Server, signed_in_async
+
+pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
 
 REQUESTS = min(16, WRITERS)
 

@@ -18,6 +18,8 @@ import pytest
 
 from tests.helpers import HitCounter, Server, Worker, signed_in, wait_for_status
 
+pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
+
 
 class HoldingServer:
     """Answers nothing: holds each request's connection and records when the client hangs up."""

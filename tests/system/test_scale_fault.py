@@ -20,6 +20,8 @@ import pytest
 
 from tests.helpers import NO_KEEPALIVE, HitCounter, Server, Worker, signed_in
 
+pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
+
 CHATS = 20
 RUNS_PER_CHAT = 10
 RUNS = CHATS * RUNS_PER_CHAT

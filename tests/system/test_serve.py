@@ -3,8 +3,11 @@
 import time
 
 import httpx
+import pytest
 
 from tests.helpers import PASSWORD, HitCounter, Server, signed_in, wait_for_status
+
+pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
 
 
 def test_walkthrough_over_tcp(server: Server) -> None:
