@@ -96,5 +96,6 @@ def test_session_expires(app_factory: Callable[..., TestClient]) -> None:
 
 
 def test_garbage_cookie_is_401(client: TestClient, user: dict[str, Any]) -> None:
-    client.cookies.set("runwire_session", "forged")
+    # In place of the session's cookie: a second cookie of the same name would leave which one is sent to the jar.
+    client.cookies.set("runwire_session", "forged", domain="testserver.local")
     assert client.get("/api/auth/session").status_code == 401
