@@ -8,7 +8,7 @@ emptied: the next test sees what a new app would show.
 DBOS is one per process, so one shared app runs at a time. A test that starts apps with settings of its own
 (`app_factory`) or launches DBOS itself requests `own_dbos`, which stops the shared app first. Tests are ordered so
 that this happens once per backend: the tests without an app, then per backend those on the shared app and those with
-their own, then the slow ones in the same order."""
+their own."""
 
 import time
 from collections.abc import Callable, Iterator
@@ -140,11 +140,11 @@ class SharedApps:
             app.close()
 
 
-def _order(item: pytest.Item) -> tuple[bool, int, bool]:
+def _order(item: pytest.Item) -> tuple[int, bool]:
     callspec = getattr(item, "callspec", None)
     backend = callspec.params.get("backend") if callspec is not None else None
     rank = BACKENDS.index(backend) + 1 if backend in BACKENDS else 0
-    return item.get_closest_marker("slow") is not None, rank, "own_dbos" in item.fixturenames
+    return rank, "own_dbos" in item.fixturenames
 
 
 @pytest.hookimpl(trylast=True)

@@ -318,6 +318,7 @@ def test_every_route_of_a_signed_in_user_has_its_quota_last(tmp_path: Path) -> N
 # Brute force
 
 
+@pytest.mark.slow
 def test_a_flood_of_wrong_sign_ins_neither_gets_through_nor_holds_others_up(
     app_factory: Callable[..., TestClient],
 ) -> None:

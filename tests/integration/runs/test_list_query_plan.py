@@ -187,6 +187,7 @@ FILTERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(FILTERS))
 def test_the_run_list_reads_through_indexes_at_100k_runs(filled_engine: Engine, case: str) -> None:
     engine = filled_engine

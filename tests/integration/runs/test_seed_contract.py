@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
@@ -158,6 +159,7 @@ def count_statements(client: TestClient) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
+@pytest.mark.slow
 def test_statements_per_list_request_do_not_grow_with_runs(client: TestClient, user: dict[str, Any]) -> None:
     workflow = create_workflow(
         client, [step("a", "template", {"template": "x"}), step("b", "template", {"template": "y"})]
