@@ -1,11 +1,16 @@
-"""Rows made straight through the services, for tests that need a database but no app, HTTP or executor."""
+"""Databases, settings and rows for tests: fresh PostgreSQL databases, migrated SQLite files, the settings test apps
+start with, and rows made straight through the services for tests that need a database but no app, HTTP or
+executor."""
 
+import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
+import pytest
 from sqlalchemy.orm import Session
 
 from runwire import migrate
@@ -13,12 +18,60 @@ from runwire.auth.models import User
 from runwire.chats import service as chats_service
 from runwire.chats.models import Chat
 from runwire.chats.schemas import ChatCreate
+from runwire.config import Settings
 from runwire.db import Database, utcnow
 from runwire.runs import service as runs_service
 from runwire.runs.models import WorkflowRun
 from runwire.runs.schemas import RunCreate
 from runwire.workflows import service as workflows_service
 from runwire.workflows.schemas import StepDef, WorkflowCreate
+
+POSTGRES_ADMIN_URL = os.environ.get("RUNWIRE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+# Tests sign up and act as many users from one address, quickly: limits far above that, still counted. Tests of the
+# limits set their own.
+GENEROUS_RATE_LIMITS = {
+    "rate_limit_sign_in_per_email": 10_000,
+    "rate_limit_sign_in_per_address": 100_000,
+    "rate_limit_sign_ups_per_address": 100_000,
+    "rate_limit_starts_per_minute": 100_000,
+    "rate_limit_writes_per_minute": 100_000,
+}
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """The settings of a test app: quick queue polling and retries, generous rate limits, and `overrides`."""
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "queue_poll_seconds": 0.01,
+        "retry_backoff_seconds": 0.05,
+        **GENEROUS_RATE_LIMITS,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def _postgres_or_skip() -> None:
+    try:
+        psycopg.connect(POSTGRES_ADMIN_URL, connect_timeout=3).close()
+    except psycopg.OperationalError as exc:
+        if os.environ.get("RUNWIRE_TEST_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required here but not reachable at {POSTGRES_ADMIN_URL}: {exc}")
+        pytest.skip(f"no PostgreSQL reachable at {POSTGRES_ADMIN_URL}: {exc}")
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """The URL of a PostgreSQL database made for the caller alone, dropped afterwards."""
+    _postgres_or_skip()
+    name = f"runwire_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager

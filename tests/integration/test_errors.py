@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import ORIGIN, PASSWORD, new_chat, sign_up
+from tests.helpers import ORIGIN, PASSWORD, new_chat, sign_up
 
 
 def assert_error_shape(body: dict[str, Any], error: str) -> None:

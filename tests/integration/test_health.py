@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.factories import POSTGRES_ADMIN_URL
 
 
 def test_liveness_does_no_database_work_and_readiness_does(client: TestClient) -> None:

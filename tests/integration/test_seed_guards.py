@@ -4,7 +4,7 @@ import uuid
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import new_chat, sign_up
+from tests.helpers import new_chat, sign_up
 
 
 def runs_path(chat_id: str) -> str:

@@ -22,8 +22,8 @@ from schemathesis.specs.openapi.checks import status_code_conformance
 
 from runwire.deps import PUBLIC_PATHS
 from runwire.main import create_app
-from tests.conftest import PASSWORD, make_settings
-from tests.helpers import wait_for
+from tests.factories import make_settings
+from tests.helpers import PASSWORD, wait_for
 
 SEED = 20260601
 EXAMPLES_PER_OPERATION = 30
@@ -31,7 +31,7 @@ EMAIL = "fuzz@example.com"
 
 
 @pytest.fixture
-def served(tmp_path: Path, database_url: str | None) -> Iterator[str]:
+def served(tmp_path: Path, database_url: str | None, own_dbos: None) -> Iterator[str]:
     """The app on a free port of 127.0.0.1, over real HTTP."""
     config = uvicorn.Config(
         create_app(make_settings(tmp_path, database_url=database_url)), host="127.0.0.1", port=0, log_config=None

@@ -6,8 +6,7 @@ import base64
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.helpers import start_run, wait_for_run
-from tests.security.conftest import StoredData, assert_refused
+from tests.helpers import StoredData, assert_refused, start_run, wait_for_run
 
 LISTS = (
     "/api/chats/{chatId}/workflow-runs?limit=5&cursor={cursor}",

@@ -5,7 +5,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.security.conftest import StoredData, assert_refused
+from tests.helpers import StoredData, assert_refused
 
 JSON = {"Content-Type": "application/json"}
 RUNS = "/api/chats/{chatId}/workflow-runs"

@@ -12,8 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from runwire.logs import JsonFormatter, configure_logging
-from tests.conftest import PASSWORD
-from tests.security.conftest import StoredData, assert_refused
+from tests.helpers import PASSWORD, StoredData, assert_refused
 
 EMAIL = "leak@example.com"
 NEVER_LOGGED = ("$argon2", PASSWORD, EMAIL, "INSERT", "[parameters", "0x7f")

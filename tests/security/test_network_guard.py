@@ -9,7 +9,7 @@ import pytest
 
 from runwire.config import Settings
 from runwire.tools.base import ToolContext
-from tests.unit.tools.conftest import RecordingContext, run_tool, serving, tool_error
+from tests.helpers import RecordingContext, run_tool, serving, tool_error
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,8 @@ from runwire.db import Database
 from runwire.deps import Quota, current_auth
 from runwire.main import create_app
 from runwire.ratelimits.models import RateLimitCounter
-from tests.conftest import PASSWORD, make_settings, new_chat, sign_up
-from tests.helpers import create_workflow, step, wait_for_run
-from tests.security.conftest import StoredData, assert_refused
+from tests.factories import make_settings
+from tests.helpers import PASSWORD, StoredData, assert_refused, create_workflow, new_chat, sign_up, step, wait_for_run
 
 SIGN_IN = "/api/auth/sign-in/email"
 SIGN_UP = "/api/auth/sign-up/email"
@@ -319,6 +318,7 @@ def test_every_route_of_a_signed_in_user_has_its_quota_last(tmp_path: Path) -> N
 # Brute force
 
 
+@pytest.mark.slow
 def test_a_flood_of_wrong_sign_ins_neither_gets_through_nor_holds_others_up(
     app_factory: Callable[..., TestClient],
 ) -> None:

@@ -7,9 +7,19 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import PASSWORD, new_chat, sign_up
-from tests.helpers import create_workflow, get_run, start_run, step, wait_for_first_step, wait_for_run
-from tests.security.conftest import StoredData, assert_refused
+from tests.helpers import (
+    PASSWORD,
+    StoredData,
+    assert_refused,
+    create_workflow,
+    get_run,
+    new_chat,
+    sign_up,
+    start_run,
+    step,
+    wait_for_first_step,
+    wait_for_run,
+)
 
 SPIN = "{% for i in range(20000) %}{% for j in range(20000) %}{% endfor %}{% endfor %}done"
 LEAK_MARKERS = ("INSERT", "UPDATE", "SELECT", "parameters", "0x7f", "Traceback", "psycopg", "sqlalchemy")
@@ -58,7 +68,7 @@ def test_oversized_and_endless_templates_fail_their_step_with_template_limit(
         assert failed["output"] is None
 
 
-def test_an_endless_template_holds_up_no_one_else(client: TestClient, app_factory: Callable[..., TestClient]) -> None:
+def test_an_endless_template_holds_up_no_one_else(client: TestClient) -> None:
     sign_up(client, "mallory@example.com", "Mallory")
     abusive = new_chat(client)
     spin = create_workflow(client, [step("data", "json_extract", {"data": SPIN, "expression": "@"})])

@@ -2,14 +2,17 @@
 
 import asyncio
 
-from tests.system.conftest import Server
-from tests.system.test_concurrent_writes import signed_in
+import pytest
+
+from tests.helpers import Server, signed_in_async
+
+pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
 
 BURST = 120
 
 
 async def _burst(base_url: str) -> list[int]:
-    async with signed_in(base_url, connections=BURST) as client:
+    async with signed_in_async(base_url, connections=BURST) as client:
         chat = (await client.post("/api/chats", json={"title": "busy"})).json()["data"]
         workflow = (
             await client.post(

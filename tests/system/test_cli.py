@@ -3,6 +3,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
+
 
 def test_db_upgrade_creates_the_schema(tmp_path: Path) -> None:
     runwire = str(Path(sys.executable).parent / "runwire")

@@ -3,48 +3,14 @@ a contract answer, and the record stays consistent."""
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 
-from tests.conftest import PASSWORD, fresh_postgres_database
-from tests.system.conftest import Server
+from tests.helpers import WRITERS, Server, signed_in_async
 
-WRITERS = 24
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def any_backend_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Server, str | None]]:
-    def serve(database_url: str | None) -> Iterator[tuple[Server, str | None]]:
-        env = {"RUNWIRE_DATABASE_URL": database_url} if database_url else {}
-        server = Server(tmp_path / "data", tmp_path / "server.log", env)
-        server.start()
-        try:
-            yield server, database_url
-        finally:
-            server.stop()
-
-    if request.param == "sqlite":
-        yield from serve(None)
-    else:
-        with fresh_postgres_database() as url:
-            yield from serve(url)
-
-
-@asynccontextmanager
-async def signed_in(base_url: str, connections: int = WRITERS) -> AsyncIterator[httpx.AsyncClient]:
-    limits = httpx.Limits(max_connections=connections)
-    async with httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits) as client:
-        response = await client.post(
-            "/api/auth/sign-up/email", json={"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}
-        )
-        assert response.status_code == 201, response.text
-        yield client
+pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
 
 
 def steps(label: str) -> list[dict[str, Any]]:
@@ -52,7 +18,7 @@ def steps(label: str) -> list[dict[str, Any]]:
 
 
 async def patch_concurrently(base_url: str) -> tuple[list[int], dict[str, Any]]:
-    async with signed_in(base_url) as client:
+    async with signed_in_async(base_url) as client:
         workflow = (await client.post("/api/workflows", json={"name": "w", "steps": steps("v1")})).json()["data"]
         path = f"/api/workflows/{workflow['id']}"
         responses = await asyncio.gather(
@@ -70,7 +36,7 @@ def test_concurrent_edits_of_one_workflow_each_make_a_version(any_backend_server
 
 
 async def runs_while_deleting(base_url: str) -> tuple[list[int], int, str]:
-    async with signed_in(base_url) as client:
+    async with signed_in_async(base_url) as client:
         chat = (await client.post("/api/chats", json={"title": "doomed"})).json()["data"]
         workflow = (
             await client.post(

@@ -5,11 +5,11 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.system.conftest import Server
-from tests.system.test_concurrent_writes import WRITERS, any_backend_server, signed_in
+from tests.helpers import WRITERS, Server, signed_in_async
 
-__all__ = ["any_backend_server"]  # a fixture: served on SQLite and on PostgreSQL, as for the other racing writers
+pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
 
 REQUESTS = min(16, WRITERS)
 
@@ -25,7 +25,7 @@ async def _wait_until_ended(client: httpx.AsyncClient, path: str) -> dict[str, A
 
 async def fire_same_key(base_url: str, bodies: list[dict[str, Any]]) -> tuple[list[httpx.Response], list[Any]]:
     """Sign up, then send every body to one chat at once with one key; the responses and the chat's runs after."""
-    async with signed_in(base_url) as client:
+    async with signed_in_async(base_url) as client:
         chat = (await client.post("/api/chats", json={"title": "flaky network"})).json()["data"]
         workflow = (
             await client.post(

@@ -10,9 +10,8 @@ import pytest
 
 from runwire.config import Settings
 from runwire.db import create_db_engine
+from tests.helpers import Server, signed_in
 from tests.list_exactness import QUIET_STEPS, ListGet, assert_served_as_stored
-from tests.system.conftest import Server
-from tests.system.test_serve import signed_in
 
 pytestmark = pytest.mark.slow
 

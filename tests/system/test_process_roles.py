@@ -16,8 +16,9 @@ import httpx
 import psycopg
 import pytest
 
-from tests.system.conftest import HitCounter, Server, Worker
-from tests.system.test_serve import signed_in, wait_for_status
+from tests.helpers import HitCounter, Server, Worker, signed_in, wait_for_status
+
+pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
 
 
 class HoldingServer:

@@ -18,8 +18,9 @@ import httpx
 import psycopg
 import pytest
 
-from tests.system.conftest import HitCounter, Server, Worker
-from tests.system.test_serve import NO_KEEPALIVE, signed_in
+from tests.helpers import NO_KEEPALIVE, HitCounter, Server, Worker, signed_in
+
+pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
 
 CHATS = 20
 RUNS_PER_CHAT = 10

@@ -1,35 +1,13 @@
 """`runwire serve` as a real process: the README walkthrough over TCP, and crash recovery with SIGKILL."""
 
 import time
-from typing import Any
 
 import httpx
+import pytest
 
-from tests.conftest import PASSWORD
-from tests.system.conftest import HitCounter, Server
+from tests.helpers import PASSWORD, HitCounter, Server, signed_in, wait_for_status
 
-# uvicorn closes a connection idle for 5 s; a request sent on it just then is lost in transit. Tests that wait
-# between requests use a fresh connection for each.
-NO_KEEPALIVE = httpx.Limits(max_keepalive_connections=0)
-
-
-def signed_in(server: Server) -> httpx.Client:
-    client = httpx.Client(base_url=server.url, timeout=10, limits=NO_KEEPALIVE)
-    response = client.post(
-        "/api/auth/sign-up/email", json={"email": "ada@example.com", "password": PASSWORD, "name": "Ada"}
-    )
-    assert response.status_code == 201, response.text
-    return client
-
-
-def wait_for_status(client: httpx.Client, path: str, statuses: set[str], timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run: dict[str, Any] = client.get(path).json()["data"]
-        if run["status"] in statuses:
-            return run
-        time.sleep(0.05)
-    raise AssertionError(f"{path} did not reach {statuses}")
+pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
 
 
 def test_walkthrough_over_tcp(server: Server) -> None:

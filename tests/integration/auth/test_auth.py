@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import PASSWORD, sign_up
+from tests.helpers import PASSWORD, sign_up
 
 SIGN_UP = "/api/auth/sign-up/email"
 SIGN_IN = "/api/auth/sign-in/email"
@@ -96,7 +96,6 @@ def test_session_expires(app_factory: Callable[..., TestClient]) -> None:
 
 
 def test_garbage_cookie_is_401(client: TestClient, user: dict[str, Any]) -> None:
-    # Only the forged one: the jar would otherwise send the real session's cookie beside it.
-    client.cookies.clear()
-    client.cookies.set("runwire_session", "forged")
+    # In place of the session's cookie: a second cookie of the same name would leave which one is sent to the jar.
+    client.cookies.set("runwire_session", "forged", domain="testserver.local")
     assert client.get("/api/auth/session").status_code == 401

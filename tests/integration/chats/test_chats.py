@@ -3,7 +3,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import PASSWORD, new_chat, sign_up
+from tests.helpers import PASSWORD, new_chat, sign_up
 
 
 def test_create_get_and_delete_chat(client: TestClient, user: dict[str, Any]) -> None:

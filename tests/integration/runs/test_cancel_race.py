@@ -5,9 +5,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import new_chat
-from tests.helpers import create_workflow, start_run, step, wait_for_run
-from tests.integration.runs.test_stream import read_stream
+from tests.helpers import create_workflow, new_chat, read_stream, start_run, step, wait_for_run
 
 ATTEMPTS = 12
 

@@ -9,8 +9,7 @@ from fastapi.testclient import TestClient
 from runwire.chats.models import Chat
 from runwire.runs import service
 from runwire.runs.schemas import RunCreate
-from tests.conftest import new_chat
-from tests.helpers import create_workflow, step, wait_for_run
+from tests.helpers import create_workflow, new_chat, step, wait_for_run
 
 
 def test_a_run_whose_transaction_commits_after_it_was_queued_still_runs(

@@ -8,8 +8,17 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import new_chat, sign_up
-from tests.helpers import create_workflow, get_run, start_run, step, wait_for, wait_for_first_step, wait_for_run
+from tests.helpers import (
+    create_workflow,
+    get_run,
+    new_chat,
+    sign_up,
+    start_run,
+    step,
+    wait_for,
+    wait_for_first_step,
+    wait_for_run,
+)
 
 
 def ts(value: str) -> datetime:
@@ -190,7 +199,7 @@ def test_run_pinned_to_its_version_and_deleted_workflow_still_lists(client: Test
     assert refused.status_code == 404
 
 
-def test_run_detail_errors(client: TestClient, app_factory: Callable[..., TestClient]) -> None:
+def test_run_detail_errors(client: TestClient) -> None:
     sign_up(client)
     chat = new_chat(client)
     base = f"/api/chats/{chat['id']}/workflow-runs"

@@ -15,8 +15,7 @@ from runwire.db import utcnow
 from runwire.runs import idempotency
 from runwire.runs.schemas import RunCreate
 from runwire.runs.service import Enqueued
-from tests.conftest import new_chat, sign_up
-from tests.helpers import create_workflow, step, wait_for_run
+from tests.helpers import create_workflow, new_chat, sign_up, step, wait_for_run
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"

@@ -5,8 +5,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import new_chat
-from tests.helpers import create_workflow, start_run, step, wait_for_first_step, wait_for_run
+from tests.helpers import create_workflow, new_chat, start_run, step, wait_for_first_step, wait_for_run
 from tests.list_exactness import QUIET_STEPS, ListGet, assert_served_as_stored
 
 

@@ -14,7 +14,7 @@ from runwire import migrate
 from runwire.config import Settings
 from runwire.db import create_db_engine
 from runwire.runs import listing
-from tests.conftest import fresh_postgres_database
+from tests.factories import fresh_postgres_database
 
 RUNS = 100_000
 CHATS = 1_000
@@ -185,6 +185,7 @@ FILTERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(FILTERS))
 def test_the_run_list_reads_through_indexes_at_100k_runs(filled_engine: Engine, case: str) -> None:
     engine = filled_engine

@@ -8,8 +8,7 @@ from pydantic import BaseModel
 
 from runwire.runs.schemas import RunDetail, RunList, RunRead
 from runwire.schemas import Envelope
-from tests.conftest import new_chat
-from tests.helpers import create_workflow, start_run, step, wait_for_first_step, wait_for_run
+from tests.helpers import create_workflow, new_chat, start_run, step, wait_for_first_step, wait_for_run
 
 
 def assert_round_trip(model: type[BaseModel], body: dict[str, Any]) -> None:

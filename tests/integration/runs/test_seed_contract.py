@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from tests.conftest import new_chat
-from tests.helpers import create_workflow, start_run, step, wait_for_first_step, wait_for_run
+from tests.helpers import create_workflow, new_chat, start_run, step, wait_for_first_step, wait_for_run
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 RUN_FIELDS = {
@@ -159,6 +159,7 @@ def count_statements(client: TestClient) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
+@pytest.mark.slow
 def test_statements_per_list_request_do_not_grow_with_runs(client: TestClient, user: dict[str, Any]) -> None:
     workflow = create_workflow(
         client, [step("a", "template", {"template": "x"}), step("b", "template", {"template": "y"})]

@@ -3,8 +3,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import new_chat, sign_up
-from tests.helpers import create_workflow, step
+from tests.helpers import create_workflow, new_chat, sign_up, step
 
 
 def problems(client: TestClient, steps: list[dict[str, Any]]) -> list[dict[str, str]]:

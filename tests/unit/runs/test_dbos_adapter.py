@@ -12,7 +12,7 @@ from runwire.runs.workflow import INSTANCE_NAME
 
 
 @pytest.fixture
-def launched(tmp_path: Path) -> Iterator[None]:
+def launched(tmp_path: Path, own_dbos: None) -> Iterator[None]:
     DBOS(config={"name": "adapter-check", "system_database_url": f"sqlite:///{tmp_path / 'dbos.db'}"})
     DBOS.launch()
     yield

@@ -8,7 +8,7 @@ import pytest
 
 from runwire.tools import registry
 from runwire.tools.base import ToolContext
-from tests.unit.tools.conftest import run_tool, tool, tool_error
+from tests.helpers import run_tool, tool, tool_error
 
 
 def test_delay_sleeps_and_reports_progress_every_second(ctx: ToolContext, progress: list[tuple[int, str]]) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from runwire.tools.base import ToolContext, ToolError
 from runwire.tools.netguard import is_blocked_address, vet_url
-from tests.unit.tools.conftest import run_tool, tool_error
+from tests.helpers import run_tool, tool_error
 
 
 def http_get(url: str, ctx: ToolContext) -> dict[str, object]:

@@ -7,7 +7,7 @@ import pytest
 
 from runwire.tools import registry
 from runwire.tools.base import ToolContext, ToolError
-from tests.unit.tools.conftest import run_tool, tool, tool_error
+from tests.helpers import run_tool, tool, tool_error
 
 
 def test_get_json(server: str, ctx: ToolContext, progress: list[tuple[int, str]]) -> None:

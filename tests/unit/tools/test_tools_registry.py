@@ -6,7 +6,7 @@ import pytest
 
 from runwire.tools import registry
 from runwire.tools.base import Tool, ToolError
-from tests.unit.tools.conftest import tool
+from tests.helpers import tool
 
 
 def test_all_tools_in_a_stable_order() -> None:
