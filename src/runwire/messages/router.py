@@ -1,7 +1,7 @@
 from typing import Annotated
 
 from fastapi import Request
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 
 from runwire.deps import (
     CurrentAuth,
@@ -63,9 +63,6 @@ def list_messages(
 
 @router.get("/stream", response_class=EventSourceResponse)
 def stream_chat(request: Request, after: ResumeFrom, chat: OwnedChat, _quota: ReadQuota) -> EventSourceResponse:
-    return EventSourceResponse(
-        chat_stream.chat_event_stream(get_database(request), request.app.state.hub.notifier, chat.id, after),
-        ping=stream.PING_SECONDS,
-        ping_message_factory=lambda: ServerSentEvent(comment="ping"),
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    return stream.sse_response(
+        chat_stream.chat_event_stream(get_database(request), request.app.state.hub.notifier, chat.id, after)
     )

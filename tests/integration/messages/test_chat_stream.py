@@ -1,6 +1,5 @@
 """The chat stream: every run event of the chat and every new message, under one chat-wide id sequence."""
 
-import json
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -9,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import new_chat
 from tests.fake_model import FakeModel, Text
-from tests.helpers import create_workflow, step, wait_for
+from tests.helpers import create_workflow, sse_events, step, wait_for
 from tests.integration.messages.conftest import answered, llm_step, messages, reply_chat, send
 from tests.integration.runs.test_stream import read_stream
 
@@ -24,24 +23,15 @@ def read_chat_stream(
     """The chat stream's events until `done(events)` holds; the connection is then closed by this client."""
     headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
     events: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
     with client.stream("GET", f"/api/chats/{chat_id}/stream", headers=headers) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         if connected is not None:
             connected.set()
-        for line in response.iter_lines():
-            if line.startswith("id: "):
-                current["id"] = int(line[4:])
-            elif line.startswith("event: "):
-                current["event"] = line[7:]
-            elif line.startswith("data: "):
-                current["data"] = json.loads(line[6:])
-            elif not line and current:
-                events.append(current)
-                current = {}
-                if done(events):
-                    break
+        for event in sse_events(response.iter_lines()):
+            events.append(event)
+            if done(events):
+                break
     return events
 
 
