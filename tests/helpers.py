@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -96,28 +96,30 @@ def wait_for_run(
     return result
 
 
+def sse_events(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """A Server-Sent Events response's events, from its lines: `{"id": int, "event": str, "data": parsed JSON}`."""
+    current: dict[str, Any] = {}
+    for line in lines:
+        if line.startswith("id: "):
+            current["id"] = int(line[4:])
+        elif line.startswith("event: "):
+            current["event"] = line[7:]
+        elif line.startswith("data: "):
+            current["data"] = json.loads(line[6:])
+        elif not line and current:
+            yield current
+            current = {}
+
+
 def read_stream(
     client: TestClient, chat_id: str, run_id: str, last_event_id: str | None = None
 ) -> list[dict[str, Any]]:
     headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
-    events: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
     with client.stream("GET", f"/api/chats/{chat_id}/workflow-runs/{run_id}/stream", headers=headers) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-cache" and response.headers["x-accel-buffering"] == "no"
-        for line in response.iter_lines():
-            if not line:
-                if current:
-                    events.append(current)
-                current = {}
-            elif line.startswith("id: "):
-                current["id"] = int(line[4:])
-            elif line.startswith("event: "):
-                current["event"] = line[7:]
-            elif line.startswith("data: "):
-                current["data"] = json.loads(line[6:])
-    return events
+        return list(sse_events(response.iter_lines()))
 
 
 def step(step_id: str, tool_id: str, inputs: dict[str, Any], **extra: Any) -> dict[str, Any]:

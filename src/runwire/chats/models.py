@@ -18,5 +18,8 @@ class Chat(Base):
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
     # The chat's version: it grows with every change to the chat's runs, steps or messages, in the transaction that
-    # makes it. Events take their ids in the chat's sequence from it, so a gap is a change with no event (a new run).
+    # makes it. Events and messages take their ids in the chat's sequence from it, so a gap is a change with no event
+    # (a new run).
     last_event_seq: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The reply workflow: the one a message without a workflow of its own starts.
+    workflow_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("workflow.id", ondelete="SET NULL"))

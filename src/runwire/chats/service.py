@@ -9,16 +9,25 @@ from sqlalchemy.orm import Session
 
 from runwire.auth.models import AuthSession
 from runwire.chats.models import Chat
-from runwire.chats.schemas import ChatCreate
+from runwire.chats.schemas import ChatCreate, ChatUpdate
 from runwire.db import utcnow
-from runwire.errors import Forbidden, NotFound
+from runwire.errors import Forbidden, Invalid, NotFound
 from runwire.ownership import lock_owned, require_owned
 from runwire.pagination import decode_newest_first, encode_newest_first
+from runwire.workflows import service as workflows_service
+
+
+def _reply_workflow_id(workflow_id: uuid.UUID | None, *, user_id: uuid.UUID, session: Session) -> uuid.UUID | None:
+    """A chat's reply workflow must be the user's own live workflow (404, 403)."""
+    if workflow_id is None:
+        return None
+    return workflows_service.get_owned_workflow(workflow_id, user_id=user_id, session=session).id
 
 
 def create_chat(data: ChatCreate, *, user_id: uuid.UUID, session: Session) -> Chat:
+    workflow_id = _reply_workflow_id(data.workflow_id, user_id=user_id, session=session)
     now = utcnow()
-    chat = Chat(user_id=user_id, title=data.title, created_at=now, updated_at=now)
+    chat = Chat(user_id=user_id, title=data.title, workflow_id=workflow_id, created_at=now, updated_at=now)
     session.add(chat)
     session.flush()
     return chat
@@ -93,6 +102,20 @@ def bump_version(chat: Chat, *, session: Session) -> None:
     """Mark a change to the chat's runs that adds no event to its sequence (a new run): its version grows all the
     same, so that a list cached at the old version is never served again."""
     session.execute(sa.update(Chat).where(Chat.id == chat.id).values(last_event_seq=Chat.last_event_seq + 1))
+
+
+def update_chat(chat: Chat, data: ChatUpdate, *, session: Session) -> Chat:
+    if not data.model_fields_set:
+        raise Invalid("Give at least one of title, workflowId.", details=[("body", "no field to change")])
+    workflow_id = _reply_workflow_id(data.workflow_id, user_id=chat.user_id, session=session)
+    lock_chat(chat, session=session)
+    if "title" in data.model_fields_set:
+        chat.title = data.title
+    if "workflow_id" in data.model_fields_set:
+        chat.workflow_id = workflow_id
+    chat.updated_at = utcnow()
+    session.flush()
+    return chat
 
 
 def delete_chat(chat: Chat, *, session: Session) -> None:
