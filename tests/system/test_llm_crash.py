@@ -9,10 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import fresh_postgres_database
+from tests.factories import fresh_postgres_database
 from tests.fake_model import FakeModel, Text
-from tests.system.conftest import Server
-from tests.system.test_serve import signed_in, wait_for_status
+from tests.helpers import Server, signed_in, wait_for_status
 
 API_KEY = "sk-crash-test-0123456789"
 

@@ -6,9 +6,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import new_chat, sign_up
 from tests.fake_model import FakeModel
-from tests.helpers import FINAL, create_workflow, get_run, wait_for
+from tests.helpers import FINAL, create_workflow, get_run, new_chat, sign_up, wait_for
 
 API_KEY = "sk-test-7f3c9a1e5b2d4c6e8a0b"
 

@@ -6,9 +6,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import new_chat
 from tests.fake_model import FakeModel, Text
-from tests.helpers import create_workflow, sse_events, step, wait_for
+from tests.helpers import create_workflow, new_chat, sse_events, step, wait_for
 from tests.integration.messages.conftest import answered, llm_step, messages, reply_chat, send
 from tests.integration.runs.test_stream import read_stream
 
@@ -62,7 +61,8 @@ def test_the_chat_stream_matches_each_run_stream_event_for_event(talk: TestClien
     reader.join(60)
     (events,) = result
     ids = [e["id"] for e in events]
-    assert ids == list(range(ids[0], ids[0] + len(ids)))  # one gap-free sequence
+    # One sequence, increasing in commit order (a new run takes a place of its own without an event of its own).
+    assert ids == sorted(set(ids))
     for item in posted:
         run = item["run"]
         run_events = read_stream(talk, chat["id"], run["id"])
@@ -93,16 +93,16 @@ def test_resuming_with_the_last_id_misses_nothing(client: TestClient, user: dict
     first = send(client, chat["id"], "first")["run"]
     answered(client, chat["id"], first["id"])
     everything = read_chat_stream(client, chat["id"], replies(1), last_event_id="0")
-    assert everything[0]["id"] == 1 and everything[0]["event"] == "message_created"
+    assert everything[0]["event"] == "message_created"
     assert everything[-1]["data"]["message"]["content"] == "first"
     middle = everything[3]["id"]
     rest = read_chat_stream(client, chat["id"], replies(1), last_event_id=str(middle))
-    assert rest == everything[middle:]
+    assert rest == [event for event in everything if event["id"] > middle]
     # Missed while away: a whole second turn.
     second = send(client, chat["id"], "second")["run"]
     answered(client, chat["id"], second["id"])
     resumed = read_chat_stream(client, chat["id"], replies(1), last_event_id=str(everything[-1]["id"]))
-    assert resumed[0]["id"] == everything[-1]["id"] + 1
+    assert resumed[0]["id"] > everything[-1]["id"] and resumed[0]["event"] == "message_created"
     assert resumed[-1]["data"]["message"]["content"] == "second"
     assert client.get(f"/api/chats/{chat['id']}/stream", headers={"Last-Event-ID": "x1"}).status_code == 400
 

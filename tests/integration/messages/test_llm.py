@@ -6,9 +6,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import new_chat
 from tests.fake_model import Broken, Failure, FakeModel, Text, ToolCalls
-from tests.helpers import create_workflow, step, wait_for, wait_for_first_step
+from tests.helpers import create_workflow, new_chat, step, wait_for, wait_for_first_step
 from tests.integration.messages.conftest import API_KEY, answered, llm_step, messages, reply_chat, send
 from tests.integration.runs.test_stream import read_stream
 

@@ -5,8 +5,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import new_chat, sign_up
-from tests.helpers import create_workflow, step, wait_for_first_step
+from tests.helpers import create_workflow, new_chat, sign_up, step, wait_for_first_step
 from tests.integration.messages.conftest import answered, messages, reply_chat, send
 
 
