@@ -21,6 +21,7 @@ from runwire.ratelimits.service import Rules
 from runwire.runs.router import router as runs_router
 from runwire.runtime import Runtime
 from runwire.tools.router import router as tools_router
+from runwire.web.router import router as web_router
 from runwire.workflows.router import router as workflows_router
 
 
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     app.state.rate_limits = Rules.from_settings(settings)
     for router in (liveness_router, auth_router, chats_router, tools_router, workflows_router, runs_router):
         app.include_router(router)
+    app.include_router(web_router)  # last: it answers every GET outside /api/ that no API route took
     install_error_handlers(app, request_is_authorised=request_is_authorised)
     install_openapi(app)
     app.add_middleware(RequestMiddleware, allowed_origins=settings.origins, max_body_bytes=settings.max_body_bytes)
