@@ -81,7 +81,8 @@ export function dagDiagram(steps, { statuses = null, label = "Workflow diagram" 
       ),
     );
   }
-  return h("div", { class: "dag-scroll" }, svg);
+  // Focusable, so that a keyboard can scroll a diagram wider than the screen.
+  return h("div", { class: "dag-scroll", tabindex: "0", role: "group", "aria-label": label }, svg);
 }
 
 function clip(text, size) {

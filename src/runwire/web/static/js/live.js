@@ -80,6 +80,8 @@ export function openStream(url, { onEvent, onState = () => {}, finalTypes = [], 
     }
     if (finalTypes.includes(event.type)) sawFinal = true;
     onEvent(event.type, data, event.id);
+    // Announced on the document too, for whoever watches the page's traffic (the browser tests do).
+    document.dispatchEvent(new CustomEvent("runwire:stream-event", { detail: { url, type: event.type, id: event.id } }));
   }
 
   (async () => {

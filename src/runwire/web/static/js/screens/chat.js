@@ -72,7 +72,7 @@ class ChatPage {
     this.heading = pageHeading(title);
     this.liveState = h("p", { class: "live-state", role: "status", "data-state": "connecting" }, "Connecting…");
     this.notices = h("div", { class: "notices", "aria-live": "polite" });
-    this.messageList = h("ol", { class: "messages", "aria-label": "Messages" });
+    this.messageList = h("ol", { class: "messages", "aria-label": "Messages", tabindex: "0" });
     this.messagesStatus = h("div");
     this.olderMessages = h("button", { type: "button", class: "secondary small", hidden: true }, "Load earlier messages");
     this.olderMessages.addEventListener("click", () => this.loadMessages(true));
