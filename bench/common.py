@@ -188,7 +188,11 @@ class Api:
 
     async def stream(self, chat_id: str, run_id: str, read_timeout: float) -> AsyncIterator[SseEvent]:
         """The run's events as they arrive; ends when the server closes the stream."""
-        path = f"/api/chats/{chat_id}/workflow-runs/{run_id}/stream"
+        async for event in self.events(f"/api/chats/{chat_id}/workflow-runs/{run_id}/stream", read_timeout):
+            yield event
+
+    async def events(self, path: str, read_timeout: float) -> AsyncIterator[SseEvent]:
+        """A Server-Sent Events stream's events as they arrive; ends when the server closes the stream."""
         timeout = httpx.Timeout(30.0, read=read_timeout)
         headers = {"Accept": "text/event-stream"}
         async with contextlib.AsyncExitStack() as stack:
@@ -197,7 +201,7 @@ class Api:
             )
             if response.status_code != 200:
                 await response.aread()
-                raise RuntimeError(f"stream {run_id}: {response.status_code} {response.text[:500]}")
+                raise RuntimeError(f"stream {path}: {response.status_code} {response.text[:500]}")
             fields: dict[str, str] = {}
             async for line in response.aiter_lines():
                 if line:

@@ -1,7 +1,8 @@
 """Helpers for tests that drive workflows and runs over HTTP."""
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -67,3 +68,18 @@ def wait_for_first_step(client: TestClient, chat_id: str, run_id: str, status: s
         lambda: (run := get_run(client, chat_id, run_id))["steps"][0]["status"] == status and run
     )
     return result
+
+
+def sse_events(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """A Server-Sent Events response's events, from its lines: `{"id": int, "event": str, "data": parsed JSON}`."""
+    current: dict[str, Any] = {}
+    for line in lines:
+        if line.startswith("id: "):
+            current["id"] = int(line[4:])
+        elif line.startswith("event: "):
+            current["event"] = line[7:]
+        elif line.startswith("data: "):
+            current["data"] = json.loads(line[6:])
+        elif not line and current:
+            yield current
+            current = {}

@@ -4,7 +4,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, IPvAnyNetwork, field_validator
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runwire.templating.renderer import RenderLimits
@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     rate_limit_writes_per_minute: int = Field(default=300, ge=0)
     rate_limit_reads_per_minute: int = Field(default=0, ge=0)
     trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(default_factory=list)
+    # The `llm` tool's OpenAI-compatible Chat Completions endpoint (OpenAI, Ollama, vLLM, llama.cpp...).
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+    # The longest wait for the model's next bytes (connecting included) before its step fails.
+    llm_read_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
 
     @field_validator("allowed_origins", "tool_allowed_hosts", "trusted_proxies", mode="before")
     @classmethod

@@ -174,11 +174,11 @@ def counted_body(model: type[BodyT], charges: Charges[BodyT]) -> Any:
 _EVENT_ID = re.compile(r"[0-9]{1,15}")
 
 
-def last_event_id(auth: CurrentAuth, value: Annotated[str | None, Header(alias="Last-Event-ID")] = None) -> int:
-    """The event a stream resumes after (0 without the header): an id this server sent, 1 to 15 ASCII digits, else
-    400. Declared ahead of the resource's dependencies, so that it comes after 401 and before 404."""
+def resume_from(auth: CurrentAuth, value: Annotated[str | None, Header(alias="Last-Event-ID")] = None) -> int | None:
+    """The event a stream resumes after, None without the header: an id this server sent, 1 to 15 ASCII digits,
+    else 400. Declared ahead of the resource's dependencies, so that it comes after 401 and before 404."""
     if value is None:
-        return 0
+        return None
     if _EVENT_ID.fullmatch(value) is None:
         raise Invalid(
             "Last-Event-ID must be an event id from this stream.", details=[("Last-Event-ID", "is not an event id")]
@@ -186,7 +186,14 @@ def last_event_id(auth: CurrentAuth, value: Annotated[str | None, Header(alias="
     return int(value)
 
 
+def last_event_id(after: Annotated[int | None, Depends(resume_from)]) -> int:
+    """As `resume_from`, with 0 (replay everything) without the header."""
+    return after or 0
+
+
 LastEventId = Annotated[int, Depends(last_event_id)]
+# A stream that starts live without the header.
+ResumeFrom = Annotated[int | None, Depends(resume_from)]
 
 
 def owned_chat(chatId: str, auth: CurrentAuth, session: SessionDep) -> Chat:

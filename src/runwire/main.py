@@ -15,6 +15,7 @@ from runwire.deps import request_is_authorised
 from runwire.errors import install_error_handlers
 from runwire.liveness import router as liveness_router
 from runwire.logs import configure_logging
+from runwire.messages.router import router as messages_router
 from runwire.middleware import RequestMiddleware
 from runwire.openapi import install_openapi
 from runwire.ratelimits.service import Rules
@@ -49,7 +50,15 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
         redoc_url=None,
     )
     app.state.rate_limits = Rules.from_settings(settings)
-    for router in (liveness_router, auth_router, chats_router, tools_router, workflows_router, runs_router):
+    for router in (
+        liveness_router,
+        auth_router,
+        chats_router,
+        tools_router,
+        workflows_router,
+        runs_router,
+        messages_router,
+    ):
         app.include_router(router)
     app.include_router(web_router)  # last: it answers every GET outside /api/ that no API route took
     install_error_handlers(app, request_is_authorised=request_is_authorised)

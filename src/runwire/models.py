@@ -2,6 +2,7 @@
 
 from runwire.auth.models import AuthSession, User
 from runwire.chats.models import Chat
+from runwire.messages.models import Message
 from runwire.ratelimits.models import RateLimitCounter
 from runwire.runs.models import RunEvent, StepRun, WorkflowRun
 from runwire.workflows.models import Workflow, WorkflowVersion
@@ -9,6 +10,7 @@ from runwire.workflows.models import Workflow, WorkflowVersion
 __all__ = [
     "AuthSession",
     "Chat",
+    "Message",
     "RateLimitCounter",
     "RunEvent",
     "StepRun",

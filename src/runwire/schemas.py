@@ -30,6 +30,13 @@ class ApiInput(ApiModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class ErrorInfo(ApiModel):
+    """Why a run, a step or a reply failed."""
+
+    code: str
+    message: str
+
+
 T = TypeVar("T")
 
 

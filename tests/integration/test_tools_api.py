@@ -5,10 +5,16 @@ from fastapi.testclient import TestClient
 
 def test_list_and_get_tools(client: TestClient, user: dict[str, Any]) -> None:
     tools = client.get("/api/tools").json()["data"]["tools"]
-    assert [t["id"] for t in tools] == ["delay", "template", "json_extract", "http_request", "read_url"]
+    assert [t["id"] for t in tools] == ["delay", "template", "json_extract", "http_request", "read_url", "llm"]
     for tool in tools:
-        assert set(tool) == {"id", "name", "description", "inputSchema"}
+        assert tool["source"] == "builtin"
         assert tool["inputSchema"]["type"] == "object"
+        if tool["id"] == "llm":  # no model configured here
+            assert set(tool) == {"id", "name", "description", "inputSchema", "source", "available", "reason"}
+            assert tool["available"] is False and "RUNWIRE_LLM_BASE_URL" in tool["reason"]
+        else:
+            assert set(tool) == {"id", "name", "description", "inputSchema", "source", "available"}
+            assert tool["available"] is True
     delay = client.get("/api/tools/delay").json()["data"]
     assert delay == tools[0]
     assert "seconds" in delay["inputSchema"]["properties"]

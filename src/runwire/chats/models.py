@@ -17,5 +17,8 @@ class Chat(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     deleted_at: Mapped[datetime | None]
-    # The last id of the chat's event sequence (its runs' events, in commit order), which its stream and ETags use.
+    # The last id of the chat's event sequence (its runs' events and its messages, in commit order), which its stream
+    # and ETags use.
     last_event_seq: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The reply workflow: the one a message without a workflow of its own starts.
+    workflow_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("workflow.id", ondelete="SET NULL"))

@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import Response
 
 from runwire.chats import service
-from runwire.chats.schemas import ChatCreate, ChatPage, ChatRead
+from runwire.chats.schemas import ChatCreate, ChatPage, ChatRead, ChatUpdate
 from runwire.deps import CurrentAuth, OwnedChat, OwnUserId, ReadQuota, SessionDep, WriteQuota, checked_body
 from runwire.pagination import LimitParam
 from runwire.routing import api_router
@@ -28,6 +28,17 @@ def create_chat(
 @router.get("/chats/{chatId}", response_model=Envelope[ChatRead])
 def get_chat(chat: OwnedChat, _quota: ReadQuota) -> Envelope[ChatRead]:
     return Envelope(data=ChatRead.model_validate(chat))
+
+
+@router.patch("/chats/{chatId}", response_model=Envelope[ChatRead])
+def update_chat(
+    _body: Annotated[None, checked_body(ChatUpdate)],
+    chat: OwnedChat,
+    data: ChatUpdate,
+    session: SessionDep,
+    _quota: WriteQuota,
+) -> Envelope[ChatRead]:
+    return Envelope(data=ChatRead.model_validate(service.update_chat(chat, data, session=session)))
 
 
 @router.delete("/chats/{chatId}", status_code=204)

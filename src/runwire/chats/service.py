@@ -6,15 +6,25 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from runwire.chats.models import Chat
-from runwire.chats.schemas import ChatCreate
+from runwire.chats.schemas import ChatCreate, ChatUpdate
 from runwire.db import utcnow
+from runwire.errors import Invalid
 from runwire.ownership import lock_owned, require_owned
 from runwire.pagination import decode_newest_first, encode_newest_first
+from runwire.workflows import service as workflows_service
+
+
+def _reply_workflow_id(workflow_id: uuid.UUID | None, *, user_id: uuid.UUID, session: Session) -> uuid.UUID | None:
+    """A chat's reply workflow must be the user's own live workflow (404, 403)."""
+    if workflow_id is None:
+        return None
+    return workflows_service.get_owned_workflow(workflow_id, user_id=user_id, session=session).id
 
 
 def create_chat(data: ChatCreate, *, user_id: uuid.UUID, session: Session) -> Chat:
+    workflow_id = _reply_workflow_id(data.workflow_id, user_id=user_id, session=session)
     now = utcnow()
-    chat = Chat(user_id=user_id, title=data.title, created_at=now, updated_at=now)
+    chat = Chat(user_id=user_id, title=data.title, workflow_id=workflow_id, created_at=now, updated_at=now)
     session.add(chat)
     session.flush()
     return chat
@@ -43,6 +53,20 @@ def lock_chat(chat: Chat, *, session: Session) -> Chat:
     """Lock the chat's row for this transaction (404 if it was deleted meanwhile): the writers of a chat's runs and
     its deletion take this lock first, so they never interleave."""
     return lock_owned(chat, noun="chat", session=session)
+
+
+def update_chat(chat: Chat, data: ChatUpdate, *, session: Session) -> Chat:
+    if not data.model_fields_set:
+        raise Invalid("Give at least one of title, workflowId.", details=[("body", "no field to change")])
+    workflow_id = _reply_workflow_id(data.workflow_id, user_id=chat.user_id, session=session)
+    lock_chat(chat, session=session)
+    if "title" in data.model_fields_set:
+        chat.title = data.title
+    if "workflow_id" in data.model_fields_set:
+        chat.workflow_id = workflow_id
+    chat.updated_at = utcnow()
+    session.flush()
+    return chat
 
 
 def delete_chat(chat: Chat, *, session: Session) -> None:

@@ -12,10 +12,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from runwire.db import utcnow
+from runwire.messages import service as messages_service
 from runwire.runs import transitions
 from runwire.runs.models import StepRun, WorkflowRun
-from runwire.runs.schemas import ErrorInfo
 from runwire.runs.states import Outcome, Status, is_final
+from runwire.schemas import ErrorInfo
 from runwire.templating.sandbox import contains_template
 from runwire.tools import registry
 from runwire.workflows import dag
@@ -40,6 +41,22 @@ class PlannedStep(TypedDict):
     templated: bool
     # Whether the engine renders inputs before the call (templates outside the tool's raw inputs).
     renders: bool
+    # The run's deadline (epoch seconds: its start plus its version's timeout), or None: kept in the plan so that a
+    # recovered run keeps the deadline it started with.
+    deadline: float | None
+    runTimeoutSeconds: int | None
+
+
+class ReplyTemplate(TypedDict):
+    """A workflow's reply template and what it is rendered over: the run's input and every step's output."""
+
+    template: str
+    context: dict[str, Any]
+
+
+class RenderedReply(TypedDict):
+    text: str | None
+    error: dict[str, Any] | None
 
 
 class StepStart(TypedDict):
@@ -54,20 +71,33 @@ def start_run(run_id: uuid.UUID, *, session: Session) -> list[PlannedStep] | Out
     moved = transitions.transition_run(run_id, Status.RUNNING, session=session)
     if moved.outcome in (Outcome.MISSING, Outcome.ALREADY_FINAL):
         return moved.outcome
-    workflow_id, version_number = session.execute(
-        sa.select(WorkflowRun.workflow_id, WorkflowRun.workflow_version).where(WorkflowRun.id == run_id)
-    ).one()
-    version = session.get(WorkflowVersion, (workflow_id, version_number))
-    assert version is not None, "a run's pinned version is never deleted"
+    version, started_at = _pinned_version(run_id, session=session)
     definitions = {step.id: step for step in map(StepDef.model_validate, version.steps)}
     upstream = dag.ancestors(list(definitions.values()))
+    deadline = None
+    if version.timeout_seconds is not None and started_at is not None:
+        deadline = started_at.timestamp() + version.timeout_seconds
     return [
-        _planned(definitions[step_id], status, sorted(upstream[step_id]))
+        _planned(definitions[step_id], status, sorted(upstream[step_id]), deadline, version.timeout_seconds)
         for step_id, status in transitions.run_steps(run_id, session=session)
     ]
 
 
-def _planned(definition: StepDef, status: str, upstream: list[str]) -> PlannedStep:
+def _pinned_version(run_id: uuid.UUID, *, session: Session) -> tuple[WorkflowVersion, Any]:
+    """The version the run is pinned to, and the run's start time."""
+    workflow_id, version_number, started_at = session.execute(
+        sa.select(WorkflowRun.workflow_id, WorkflowRun.workflow_version, WorkflowRun.started_at).where(
+            WorkflowRun.id == run_id
+        )
+    ).one()
+    version = session.get(WorkflowVersion, (workflow_id, version_number))
+    assert version is not None, "a run's pinned version is never deleted"
+    return version, started_at
+
+
+def _planned(
+    definition: StepDef, status: str, upstream: list[str], deadline: float | None, run_timeout: int | None
+) -> PlannedStep:
     tool = registry.get_tool(definition.tool_id)
     raw = tool.raw_inputs if tool is not None else frozenset()
     templated = {name for name, value in definition.inputs.items() if contains_template(value)}
@@ -82,6 +112,8 @@ def _planned(definition: StepDef, status: str, upstream: list[str]) -> PlannedSt
         upstream=upstream,
         templated=bool(templated),
         renders=bool(templated - raw),
+        deadline=deadline,
+        runTimeoutSeconds=run_timeout,
     )
 
 
@@ -175,8 +207,56 @@ def finish_step(
     return moved.status if moved.status is not None and is_final(moved.status) else Status.CANCELLED
 
 
-def finish_run(run_id: uuid.UUID, *, session: Session) -> Status | None:
-    """End a run whose steps have all ended; a run already ended is left as it is. None for a missing run."""
+def time_out_run(run_id: uuid.UUID, timeout_seconds: int | None, *, session: Session) -> None:
+    """Fail a run past its deadline (its unfinished steps are cancelled); a run already ended is left as it is."""
+    message = f"The run did not finish within its timeout of {timeout_seconds} seconds."
+    transitions.transition_run(
+        run_id, Status.FAILED, error=ErrorInfo(code="run_timeout", message=message), session=session
+    )
+
+
+def reply_template(run_id: uuid.UUID, *, session: Session) -> ReplyTemplate | None:
+    """The reply template to render before a run a message started completes, with its context; None when there is
+    nothing to render (no message started the run, the workflow has no `reply`, or the run cannot complete)."""
+    if messages_service.user_message_seq(run_id, session=session) is None:
+        return None
+    version, _ = _pinned_version(run_id, session=session)
+    if version.reply is None:
+        return None
+    outputs = session.execute(
+        sa.select(StepRun.step_id, StepRun.output, StepRun.status).where(StepRun.run_id == run_id)
+    ).all()
+    if any(status != Status.COMPLETED for _, _, status in outputs):
+        return None
+    run_input = session.scalar(sa.select(WorkflowRun.input).where(WorkflowRun.id == run_id))
+    steps = {step_id: {"output": output} for step_id, output, _ in outputs}
+    return ReplyTemplate(template=version.reply, context={"input": run_input, "steps": steps})
+
+
+def chat_history(run_id: uuid.UUID, *, session: Session) -> list[dict[str, str]]:
+    """The turns of the run's chat before the message that started the run (before the run, for a run no message
+    started), oldest first, as `{role, content}`."""
+    chat_id, created_at = session.execute(
+        sa.select(WorkflowRun.chat_id, WorkflowRun.created_at).where(WorkflowRun.id == run_id)
+    ).one()
+    before_seq = messages_service.user_message_seq(run_id, session=session)
+    until = created_at if before_seq is None else None
+    turns = messages_service.history(chat_id, before_seq=before_seq, until=until, session=session)
+    return [{"role": message.role, "content": message.content} for message in turns]
+
+
+def append_output_delta(run_id: uuid.UUID, step_id: str, text: str, *, session: Session) -> None:
+    """A chunk of a running step's streamed output, as a `step_output_delta` event."""
+    run = _running_step(run_id, step_id, session=session)
+    if run is None:
+        return
+    run.emit("step_output_delta", {"stepId": step_id, "text": text})
+    transitions.save(run, session=session)
+
+
+def finish_run(run_id: uuid.UUID, reply: RenderedReply | None = None, *, session: Session) -> Status | None:
+    """End a run whose steps have all ended; a run already ended is left as it is. None for a missing run.
+    `reply` is the run's reply template, rendered: its text, or why it could not be (which fails the run)."""
     run = transitions.lock_run(run_id, session=session)
     if run is None:
         return None
@@ -185,8 +265,12 @@ def finish_run(run_id: uuid.UUID, *, session: Session) -> Status | None:
     unfinished = [
         step_id for step_id, status in transitions.run_steps(run_id, session=session) if status != Status.COMPLETED
     ]
+    if reply is not None and reply["error"] is not None:
+        error = ErrorInfo.model_validate(reply["error"])
+        return transitions.transition_run(run_id, Status.FAILED, error=error, session=session).status
     if not unfinished:
-        return transitions.transition_run(run_id, Status.COMPLETED, session=session).status
+        text = reply["text"] if reply is not None else None
+        return transitions.transition_run(run_id, Status.COMPLETED, reply=text, session=session).status
     error = ErrorInfo(code="executor_error", message=f"The run ended with unfinished steps: {', '.join(unfinished)}.")
     return transitions.transition_run(run_id, Status.FAILED, error=error, session=session).status
 

@@ -3,7 +3,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Header, Query, Request, Response
-from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette import EventSourceResponse
 
 from runwire.deps import (
     CurrentAuth,
@@ -150,9 +150,6 @@ def cancel_run(run: RunInChat, session: SessionDep, _quota: WriteQuota) -> Respo
 
 @router.get("/{workflowRunId}/stream", response_class=EventSourceResponse)
 def stream_run(request: Request, after: LastEventId, run: RunInChat, _quota: ReadQuota) -> EventSourceResponse:
-    return EventSourceResponse(
-        stream.run_event_stream(get_database(request), request.app.state.hub.notifier, run.id, after),
-        ping=stream.PING_SECONDS,
-        ping_message_factory=lambda: ServerSentEvent(comment="ping"),
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    return stream.sse_response(
+        stream.run_event_stream(get_database(request), request.app.state.hub.notifier, run.id, after)
     )

@@ -2,17 +2,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from runwire.schemas import ApiInput, ApiModel, Timestamp, UUIDStr
+from runwire.messages.schemas import MessageRead
+from runwire.schemas import ApiInput, ApiModel, ErrorInfo, Timestamp, UUIDStr
 
 
 class RunCreate(ApiInput):
     workflow_id: UUIDStr
     input: dict[str, Any] = Field(default_factory=dict)
-
-
-class ErrorInfo(ApiModel):
-    code: str
-    message: str
 
 
 class StepRead(ApiModel):
@@ -56,3 +52,10 @@ class RunDetail(RunRead):
 
 
 Order = Literal["asc", "desc"]
+
+
+class MessagePosted(ApiModel):
+    """A user message and the run it started (None when neither the message nor the chat names a workflow)."""
+
+    message: MessageRead
+    run: RunRead | None

@@ -1,9 +1,11 @@
-"""Signals about a run that other parts of the system act on: "its event log grew" and "it halted".
+"""Signals about a run or a chat that other parts of the system act on: "its event log grew", "it halted" and "the
+chat has a new message".
 
 A signal is raised inside the transaction that causes it and delivered only once that transaction commits. In this
 process it goes to the process's SignalHub: the notifier (open streams) and the running-task registry (tool calls to
 stop). On PostgreSQL it is also sent with NOTIFY, and every Runwire process LISTENs, so a stream served by one process
 wakes for a run executing in another, and a cancel received by an API process stops the tool call in a worker.
+A signal names its run and its chat (either may be absent), so that a run's streams and its chat's stream both wake.
 """
 
 import logging
@@ -32,6 +34,13 @@ class Signal(StrEnum):
     EVENTS = "events"
     # The run ended with steps unfinished (cancelled, or failed fast): its tool calls must stop.
     HALTED = "halted"
+    # The chat has a new message that no run event came with.
+    MESSAGE = "message"
+
+
+def chat_key(chat_id: str) -> str:
+    """The notifier key a chat's streams wait on (a run's streams wait on the run's id)."""
+    return f"chat:{chat_id}"
 
 
 @dataclass
@@ -41,26 +50,34 @@ class SignalHub:
     notifier: RunNotifier = field(default_factory=RunNotifier)
     running_tasks: RunningTasks = field(default_factory=RunningTasks)
 
-    def deliver(self, signal: Signal, run_id: str) -> None:
-        if signal is Signal.HALTED:
+    def deliver(self, signal: Signal, run_id: str, chat_id: str = "") -> None:
+        if signal is Signal.HALTED and run_id:
             self.running_tasks.cancel(run_id)
-        self.notifier.notify(run_id)
+        if run_id:
+            self.notifier.notify(run_id)
+        if chat_id:
+            self.notifier.notify(chat_key(chat_id))
 
 
-def raise_signal(signal: Signal, run_id: uuid.UUID, *, session: Session) -> None:
+def raise_signal(
+    signal: Signal, run_id: uuid.UUID | None, *, chat_id: uuid.UUID | None = None, session: Session
+) -> None:
     """Deliver `signal` once the session's transaction commits; raising it again in that transaction is a no-op."""
-    text = str(run_id)
+    run_text, chat_text = str(run_id or ""), str(chat_id or "")
     hub: SignalHub | None = session.info.get(HUB_KEY)
-    if hub is not None and not call_after_commit(session, (CHANNEL, signal, text), lambda: hub.deliver(signal, text)):
+    key = (CHANNEL, signal, run_text, chat_text)
+    if hub is not None and not call_after_commit(session, key, lambda: hub.deliver(signal, run_text, chat_text)):
         return
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.select(sa.func.pg_notify(CHANNEL, f"{signal.value}:{text}")))
+        session.execute(sa.select(sa.func.pg_notify(CHANNEL, f"{signal.value}:{run_text}:{chat_text}")))
 
 
-def _parse(payload: str) -> tuple[Signal, str] | None:
-    kind, _, run_id = payload.partition(":")
+def _parse(payload: str) -> tuple[Signal, str, str] | None:
+    """`kind:run:chat` (processes of an earlier release send `kind:run`)."""
+    kind, _, rest = payload.partition(":")
+    run_id, _, chat_id = rest.partition(":")
     try:
-        return Signal(kind), run_id
+        return Signal(kind), run_id, chat_id
     except ValueError:
         return None
 

@@ -1,11 +1,12 @@
-"""The step runner: one DAG step from start to end, with its inputs rendered, its timeout, retries and cancellation,
-and its result checked against the output limits. Every write is one retried transaction (`StepRunner.write`)."""
+"""The step runner: one DAG step from start to end, with its inputs rendered, its timeout (and the run's deadline),
+retries and cancellation, and its result checked against the output limits. Every write is one retried transaction
+(`StepRunner.write`). A tool a model calls within a step runs through the same guards (`StepRunner.call`)."""
 
 import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -17,12 +18,13 @@ from runwire.db import Database
 from runwire.jsonlimits import json_problems
 from runwire.runs import lifecycle
 from runwire.runs.cancellation import RunningTasks
-from runwire.runs.schemas import ErrorInfo
+from runwire.runs.deltas import OutputDeltas
 from runwire.runs.states import Status
+from runwire.schemas import ErrorInfo
 from runwire.templating.renderer import TemplateRenderer
 from runwire.templating.sandbox import INVALID_TEMPLATE, TEMPLATE_LIMIT, TemplateError
 from runwire.tools import registry
-from runwire.tools.base import Tool, ToolError
+from runwire.tools.base import Tool, ToolError, ToolOffer
 
 log = logging.getLogger("runwire.steps")
 
@@ -66,15 +68,34 @@ class StepRunner:
                 await asyncio.sleep(wait)
         raise AssertionError("unreachable: the last try returns or raises")
 
+    async def read(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a lifecycle read on a thread, in a session of its own that writes nothing."""
+
+        def in_session() -> T:
+            with self.database.reading() as session:
+                return operation(*args, session=session, **kwargs)
+
+        return await asyncio.to_thread(in_session)
+
     async def run(self, run_id_text: str, step: lifecycle.PlannedStep) -> Status:
         """One DAG step, start to end: the body of the DBOS step drawn for it. Returns the step's final status."""
         run_id = uuid.UUID(run_id_text)
+        loop = asyncio.get_running_loop()
+        # The run's deadline, on the loop's clock (None: no run timeout).
+        deadline = None if step["deadline"] is None else loop.time() + step["deadline"] - time.time()
+        if deadline is not None and deadline <= loop.time():
+            await self.write(lifecycle.time_out_run, run_id, step["runTimeoutSeconds"])
+            return Status.CANCELLED
         start = await self.write(lifecycle.begin_step, run_id, step)
         if isinstance(start, Status):
             return start
         tool = registry.get_tool(step["toolId"])
         if tool is None:
             error = ErrorInfo(code="unknown_tool", message=f"The tool '{step['toolId']}' is not available.")
+            return await self.write(lifecycle.finish_step, run_id, step["id"], error=error)
+        reason = tool.unavailable_reason(self.settings)
+        if reason is not None:
+            error = ErrorInfo(code="tool_unavailable", message=reason)
             return await self.write(lifecycle.finish_step, run_id, step["id"], error=error)
         ctx = StepContext(
             run_id=run_id_text,
@@ -86,16 +107,23 @@ class StepRunner:
         )
         timeout = step["timeoutSeconds"] or self.settings.default_step_timeout_seconds
         attempts = asyncio.ensure_future(self._attempts(run_id, step, tool, start["inputs"], ctx, timeout))
+        run_deadline = asyncio.timeout_at(deadline)
         with self.running_tasks.track(run_id_text, attempts):
             try:
-                output = await attempts
+                async with run_deadline:
+                    output = await attempts
             except asyncio.CancelledError:
                 current = asyncio.current_task()
                 if current is not None and current.cancelling():
                     raise  # this process is stopping: the step is left for recovery
                 return Status.CANCELLED
             except Exception as exc:
+                if run_deadline.expired():
+                    await self.write(lifecycle.time_out_run, run_id, step["runTimeoutSeconds"])
+                    return Status.CANCELLED
                 return await self.write(lifecycle.finish_step, run_id, step["id"], error=_error_of(exc, timeout))
+            finally:
+                ctx.deltas.drop_timer()
         problem = _output_problem(output, self.settings.max_step_output_bytes)
         if problem is not None:
             return await self.write(lifecycle.finish_step, run_id, step["id"], error=problem)
@@ -120,7 +148,9 @@ class StepRunner:
                 async with asyncio.timeout(timeout):
                     if inputs is None:
                         inputs = await self._rendered_inputs(run_id, step, ctx)
-                    return await tool.run(registry.parse_inputs(tool, inputs), ctx)
+                    output = await tool.run(registry.parse_inputs(tool, inputs), ctx)
+                    await ctx.deltas.close()
+                    return output
             except Exception as exc:
                 if (isinstance(exc, ToolError) and exc.code in NOT_RETRIED) or attempt == retries:
                     raise
@@ -129,6 +159,36 @@ class StepRunner:
                 await self.write(lifecycle.log_step, run_id, step["id"], message)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def call(self, tool: Tool, inputs: dict[str, Any], ctx: "StepContext", timeout: float) -> dict[str, object]:
+        """A tool called within a step (by a model): its inputs checked, bounded by `timeout`, its output checked
+        against the limits, cancelled with the step; any failure is a ToolError."""
+        reason = tool.unavailable_reason(self.settings)
+        if reason is not None:
+            raise ToolError("tool_unavailable", reason)
+        try:
+            async with asyncio.timeout(timeout):
+                output = await tool.run(registry.parse_inputs(tool, inputs), ctx)
+        except Exception as exc:
+            error = _error_of(exc, timeout)
+            raise ToolError(error.code, error.message) from None
+        problem = _output_problem(output, self.settings.max_step_output_bytes)
+        if problem is not None:
+            raise ToolError(problem.code, problem.message)
+        return output
+
+    async def rendered_reply(self, run_id: uuid.UUID) -> lifecycle.RenderedReply | None:
+        """The run's reply template rendered by the template workers (never in a transaction), or None when the run
+        has no template to render."""
+        source = await self.read(lifecycle.reply_template, run_id)
+        if source is None:
+            return None
+        try:
+            text = await self.renderer.render_text(source["template"], source["context"])
+        except TemplateError as error:
+            message = f"The workflow's reply could not be rendered: {error.message}"
+            return lifecycle.RenderedReply(text=None, error={"code": error.code, "message": message})
+        return lifecycle.RenderedReply(text=text, error=None)
 
     async def _rendered_inputs(
         self, run_id: uuid.UUID, step: lifecycle.PlannedStep, ctx: "StepContext"
@@ -158,6 +218,35 @@ class StepContext:
     max_response_bytes: int
     runner: StepRunner
     _last_progress: float = field(default=0.0)
+    deltas: OutputDeltas = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deltas = OutputDeltas(self._publish_delta)
+
+    @property
+    def settings(self) -> Settings:
+        return self.runner.settings
+
+    async def _publish_delta(self, text: str) -> None:
+        await self.runner.write(lifecycle.append_output_delta, uuid.UUID(self.run_id), self.step_id, text)
+
+    async def stream_output(self, text: str) -> None:
+        await self.deltas.add(text)
+
+    async def log(self, message: str) -> None:
+        await self.runner.write(lifecycle.log_step, uuid.UUID(self.run_id), self.step_id, message)
+
+    async def chat_history(self) -> list[dict[str, str]]:
+        return await self.runner.read(lifecycle.chat_history, uuid.UUID(self.run_id))
+
+    def offer_tools(self, tool_ids: Sequence[str]) -> list[ToolOffer]:
+        return registry.offers(tool_ids)
+
+    async def call_tool(self, tool_id: str, inputs: dict[str, Any]) -> dict[str, object]:
+        tool = registry.get_tool(tool_id)
+        if tool is None or not tool.offered_to_models:
+            raise ToolError("unknown_tool", f"There is no tool '{tool_id}' a model can call.")
+        return await self.runner.call(tool, inputs, self, self.runner.settings.default_step_timeout_seconds)
 
     async def report_progress(self, progress: int, message: str) -> None:
         now = time.monotonic()

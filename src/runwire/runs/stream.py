@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from runwire.db import Database
@@ -36,6 +37,16 @@ def _events_after(database: Database, run_id: uuid.UUID, after: int) -> tuple[li
         )
     delivered = events[-1].seq if events else after
     return events, is_final(status) and delivered >= last_seq
+
+
+def sse_response(events: AsyncIterator[dict[str, Any]]) -> EventSourceResponse:
+    """A stream's events as a response: a ping comment every PING_SECONDS, and neither caching nor proxy buffering."""
+    return EventSourceResponse(
+        events,
+        ping=PING_SECONDS,
+        ping_message_factory=lambda: ServerSentEvent(comment="ping"),
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def sse_message(event: RunEvent) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 A transition locks the run's row itself (which serialises every writer to the run and its steps), consults the move
 table in `states`, writes the new status, its time and the matching events in the caller's transaction, and says what
 happened as a `Moved`, so that callers never re-decide it. The rules that tie runs and steps together live here too:
-a failed step fails its run, and a run that fails or is cancelled ends its unfinished steps (fail-fast).
+a failed step fails its run, and a run that fails or is cancelled ends its unfinished steps (fail-fast). A run that a
+message started leaves its reply (an assistant message) in the transaction that ends it, whichever way it ends, at the
+next place of the chat's sequence.
 
 This is the executor's hot path (two transitions per step), so it speaks SQL through the session's connection, a
 handful of statements each, rather than loading ORM objects.
@@ -19,10 +21,12 @@ from sqlalchemy.orm import Session
 
 from runwire.chats.models import Chat
 from runwire.db import utcnow
+from runwire.messages import service as messages_service
+from runwire.runs import replies
 from runwire.runs.models import RunEvent, StepRun, WorkflowRun
-from runwire.runs.schemas import ErrorInfo
 from runwire.runs.signals import Signal, raise_signal
 from runwire.runs.states import FINAL, RUN_MOVES, STEP_MOVES, Outcome, Status, judge
+from runwire.schemas import ErrorInfo
 
 _CHATS = cast(sa.Table, Chat.__table__)
 _RUNS = cast(sa.Table, WorkflowRun.__table__)
@@ -58,6 +62,12 @@ _HALT_STEPS = (
     .values(status=Status.CANCELLED.value, completed_at=sa.bindparam("now"))
 )
 _INSERT_EVENTS = sa.insert(_EVENTS)
+_LAST_OUTPUT = (
+    sa.select(_STEPS.c.output)
+    .where(_STEPS.c.run_id == sa.bindparam("run_key"))
+    .order_by(_STEPS.c.position.desc())
+    .limit(1)
+)
 _RUN_STEPS = (
     sa.select(_STEPS.c.step_id, _STEPS.c.status)
     .where(_STEPS.c.run_id == sa.bindparam("run_key"))
@@ -125,7 +135,7 @@ def save(run: LockedRun, *, session: Session) -> None:
         run.changes["last_event_seq"] = run.last_event_seq
         connection.execute(_INSERT_EVENTS, run.events)
         connection.execute(_UPDATE_CHAT_SEQ, {"chat_key": run.chat_id, "last_event_seq": run.chat_last_event_seq})
-        raise_signal(Signal.EVENTS, run.id, session=session)
+        raise_signal(Signal.EVENTS, run.id, chat_id=run.chat_id, session=session)
     if run.changes:
         connection.execute(_UPDATE_RUN, {"run_key": run.id, **run.changes})
     run.events, run.changes = [], {}
@@ -143,14 +153,23 @@ def append_event(run_id: uuid.UUID, event_type: str, data: dict[str, Any], *, se
     return True
 
 
-def transition_run(run_id: uuid.UUID, target: Status, *, error: ErrorInfo | None = None, session: Session) -> Moved:
+def transition_run(
+    run_id: uuid.UUID,
+    target: Status,
+    *,
+    error: ErrorInfo | None = None,
+    reply: str | None = None,
+    session: Session,
+) -> Moved:
+    """Move a run. `reply` is the rendered reply of a run that completes (rendered before this transaction); without
+    it, a completing run started by a message replies with its last step's text."""
     run = lock_run(run_id, session=session)
     if run is None:
         return Moved(Outcome.MISSING, None)
     refused = judge(RUN_MOVES, run.status, target)
     if refused is not None:
         return Moved(refused, Status(run.status))
-    _move_run(run, target, error, session=session)
+    _move_run(run, target, error, session=session, reply=reply)
     save(run, session=session)
     return Moved(Outcome.APPLIED, target)
 
@@ -183,7 +202,9 @@ def transition_step(
     return Moved(Outcome.APPLIED, target)
 
 
-def _move_run(run: LockedRun, target: Status, error: ErrorInfo | None, *, session: Session) -> None:
+def _move_run(
+    run: LockedRun, target: Status, error: ErrorInfo | None, *, session: Session, reply: str | None = None
+) -> None:
     run.status = run.changes["status"] = target.value
     if target is Status.RUNNING:
         run.changes["started_at"] = run.now
@@ -197,6 +218,31 @@ def _move_run(run: LockedRun, target: Status, error: ErrorInfo | None, *, sessio
         run.emit("run_failed", {"runId": str(run.id), "error": stored_error})
     else:
         run.emit("run_completed", {"runId": str(run.id), "status": target.value})
+    _leave_reply(run, target, stored_error, reply, session=session)
+
+
+def _leave_reply(
+    run: LockedRun, target: Status, error: dict[str, Any] | None, reply: str | None, *, session: Session
+) -> None:
+    """The assistant message of a run a message started, after the run's final event."""
+    if messages_service.user_message_seq(run.id, session=session) is None:
+        return
+    reply_error: dict[str, Any] | None = None
+    if target is not Status.COMPLETED:
+        reply, reply_error = replies.ended_reply(target, error)
+    elif reply is None:
+        last_output = session.connection().execute(_LAST_OUTPUT, {"run_key": run.id}).scalar_one_or_none()
+        reply = replies.default_reply(last_output)
+    run.chat_last_event_seq += 1
+    messages_service.insert_reply(
+        chat_id=run.chat_id,
+        chat_seq=run.chat_last_event_seq,
+        run_id=run.id,
+        content=reply,
+        error=reply_error,
+        created_at=run.now,
+        session=session,
+    )
 
 
 def _halt_steps(run: LockedRun, *, session: Session) -> None:

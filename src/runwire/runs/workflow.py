@@ -60,7 +60,9 @@ class RunWorkflow(DBOSConfiguredInstance):
         return plan if isinstance(plan, list) else None
 
     async def _finish_run(self, run_id: str) -> str | None:
-        return await self.runner.write(lifecycle.finish_run, uuid.UUID(run_id))
+        # The reply template is rendered before the final transaction, which is handed its text.
+        reply = await self.runner.rendered_reply(uuid.UUID(run_id))
+        return await self.runner.write(lifecycle.finish_run, uuid.UUID(run_id), reply)
 
     async def _abandon_run(self, run_id: str, message: str) -> None:
         await self.runner.write(lifecycle.abandon_run, uuid.UUID(run_id), message)

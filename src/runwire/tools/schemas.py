@@ -8,6 +8,10 @@ class ToolRead(ApiModel):
     name: str
     description: str
     input_schema: dict[str, Any]
+    source: str
+    available: bool
+    # Why the tool is unavailable; left out while it is available.
+    reason: str | None = None
 
 
 class ToolList(ApiModel):

@@ -23,11 +23,13 @@ class Workflow(Base):
 
 
 class WorkflowVersion(Base):
-    """An immutable snapshot of a workflow's steps; runs are pinned to one."""
+    """An immutable snapshot of a workflow's steps, run timeout and reply template; runs are pinned to one."""
 
     __tablename__ = "workflow_version"
 
     workflow_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("workflow.id", ondelete="CASCADE"), primary_key=True)
     version: Mapped[int] = mapped_column(primary_key=True)
     steps: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    timeout_seconds: Mapped[int | None]
+    reply: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime]

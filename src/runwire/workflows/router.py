@@ -20,13 +20,13 @@ def create_workflow(
     session: SessionDep,
     _quota: WriteQuota,
 ) -> Envelope[WorkflowRead]:
-    workflow, steps = service.create_workflow(data, user_id=auth.user_id, session=session)
-    return Envelope(data=service.to_read(workflow, steps))
+    workflow, version = service.create_workflow(data, user_id=auth.user_id, session=session)
+    return Envelope(data=service.to_read(workflow, version))
 
 
 @router.get("/workflows/{workflowId}", response_model=Envelope[WorkflowRead])
 def get_workflow(workflow: OwnedWorkflow, session: SessionDep, _quota: ReadQuota) -> Envelope[WorkflowRead]:
-    return Envelope(data=service.to_read(workflow, service.current_steps(workflow, session=session)))
+    return Envelope(data=service.to_read(workflow, service.current_version(workflow, session=session)))
 
 
 @router.patch("/workflows/{workflowId}", response_model=Envelope[WorkflowRead])
@@ -37,8 +37,8 @@ def update_workflow(
     session: SessionDep,
     _quota: WriteQuota,
 ) -> Envelope[WorkflowRead]:
-    steps = service.update_workflow(workflow, data, session=session)
-    return Envelope(data=service.to_read(workflow, steps))
+    version = service.update_workflow(workflow, data, session=session)
+    return Envelope(data=service.to_read(workflow, version))
 
 
 @router.delete("/workflows/{workflowId}", status_code=204)

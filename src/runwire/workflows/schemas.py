@@ -8,6 +8,8 @@ StepId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 Description = Annotated[str, StringConstraints(max_length=1000)]
 MAX_STEPS = 100
+RunTimeout = Annotated[int, Field(ge=1, le=86400)]
+Reply = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
 
 
 class StepDef(ApiInput):
@@ -25,12 +27,16 @@ class WorkflowCreate(ApiInput):
     name: Name
     description: Description | None = None
     steps: list[StepDef] = Field(default_factory=list)
+    timeout_seconds: RunTimeout | None = None
+    reply: Reply | None = None
 
 
 class WorkflowUpdate(ApiInput):
     name: Name | None = None
     description: Description | None = None
     steps: list[StepDef] | None = None
+    timeout_seconds: RunTimeout | None = None
+    reply: Reply | None = None
 
 
 class WorkflowRead(ApiModel):
@@ -40,6 +46,8 @@ class WorkflowRead(ApiModel):
     description: str | None
     version: int
     steps: list[dict[str, Any]]
+    timeout_seconds: int | None
+    reply: str | None
     created_at: Timestamp
     updated_at: Timestamp
 

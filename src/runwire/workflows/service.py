@@ -1,6 +1,7 @@
-"""Workflows and their immutable versions."""
+"""Workflows and their immutable versions: the steps, the run timeout and the reply template a run is pinned to."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,26 +14,46 @@ from runwire.ownership import lock_owned, require_owned
 from runwire.pagination import decode_newest_first, encode_newest_first
 from runwire.workflows.models import Workflow, WorkflowVersion
 from runwire.workflows.schemas import StepDef, WorkflowCreate, WorkflowRead, WorkflowUpdate
-from runwire.workflows.validation import step_problems
+from runwire.workflows.validation import reply_problems, step_problems
+
+# The fields of a workflow that belong to its versions: changing one makes a new version.
+VERSIONED = frozenset({"steps", "timeout_seconds", "reply"})
 
 
-def _checked_steps(steps: list[StepDef]) -> list[dict[str, Any]]:
-    problems = step_problems(steps)
+@dataclass(frozen=True)
+class Definition:
+    """What a version pins, checked."""
+
+    steps: list[dict[str, Any]]
+    timeout_seconds: int | None
+    reply: str | None
+
+
+def _checked(steps: list[StepDef], timeout_seconds: int | None, reply: str | None) -> Definition:
+    problems = step_problems(steps) + reply_problems(reply, steps)
     if problems:
-        raise Invalid(f"The workflow's steps are invalid ({len(problems)} problems).", details=problems)
-    return [step.model_dump(mode="json", by_alias=True, exclude_none=True) for step in steps]
+        raise Invalid(f"The workflow is invalid ({len(problems)} problems).", details=problems)
+    dumped = [step.model_dump(mode="json", by_alias=True, exclude_none=True) for step in steps]
+    return Definition(dumped, timeout_seconds, reply)
 
 
-def _add_version(workflow: Workflow, steps: list[dict[str, Any]], now: datetime, session: Session) -> None:
-    session.add(WorkflowVersion(workflow_id=workflow.id, version=workflow.current_version, steps=steps, created_at=now))
+def _add_version(workflow: Workflow, definition: Definition, now: datetime, session: Session) -> WorkflowVersion:
+    version = WorkflowVersion(
+        workflow_id=workflow.id,
+        version=workflow.current_version,
+        steps=definition.steps,
+        timeout_seconds=definition.timeout_seconds,
+        reply=definition.reply,
+        created_at=now,
+    )
+    session.add(version)
+    return version
 
 
-def create_workflow(
-    data: WorkflowCreate, *, user_id: uuid.UUID, session: Session
-) -> tuple[Workflow, list[dict[str, Any]]]:
+def create_workflow(data: WorkflowCreate, *, user_id: uuid.UUID, session: Session) -> tuple[Workflow, WorkflowVersion]:
     if data.user_id is not None and data.user_id != user_id:
         raise Forbidden("You cannot create a workflow for another user.")
-    steps = _checked_steps(data.steps)
+    definition = _checked(data.steps, data.timeout_seconds, data.reply)
     now = utcnow()
     workflow = Workflow(
         user_id=user_id,
@@ -44,43 +65,54 @@ def create_workflow(
     )
     session.add(workflow)
     session.flush()
-    _add_version(workflow, steps, now, session)
+    version = _add_version(workflow, definition, now, session)
     session.flush()
-    return workflow, steps
+    return workflow, version
 
 
 def get_owned_workflow(workflow_id: uuid.UUID, *, user_id: uuid.UUID, session: Session) -> Workflow:
     return require_owned(session.get(Workflow, workflow_id), user_id=user_id, noun="workflow")
 
 
-def current_steps(workflow: Workflow, *, session: Session) -> list[dict[str, Any]]:
+def current_version(workflow: Workflow, *, session: Session) -> WorkflowVersion:
     version = session.get(WorkflowVersion, (workflow.id, workflow.current_version))
     assert version is not None, "every workflow has its current version"
-    return version.steps
+    return version
 
 
-def update_workflow(workflow: Workflow, data: WorkflowUpdate, *, session: Session) -> list[dict[str, Any]]:
-    if not data.model_fields_set:
-        raise Invalid("Give at least one of name, description, steps.", details=[("body", "no field to change")])
+def current_steps(workflow: Workflow, *, session: Session) -> list[dict[str, Any]]:
+    return current_version(workflow, session=session).steps
+
+
+def update_workflow(workflow: Workflow, data: WorkflowUpdate, *, session: Session) -> WorkflowVersion:
+    given = data.model_fields_set
+    if not given:
+        raise Invalid(
+            "Give at least one of name, description, steps, timeoutSeconds, reply.",
+            details=[("body", "no field to change")],
+        )
+    for field, alias in (("name", "name"), ("steps", "steps")):
+        if field in given and getattr(data, field) is None:
+            raise Invalid(f"{alias} cannot be null.", details=[(alias, "cannot be null")])
     lock_owned(workflow, noun="workflow", session=session)
-    if "name" in data.model_fields_set:
-        if data.name is None:
-            raise Invalid("name cannot be null.", details=[("name", "cannot be null")])
+    if "name" in given and data.name is not None:
         workflow.name = data.name
-    if "description" in data.model_fields_set:
+    if "description" in given:
         workflow.description = data.description
     now = utcnow()
     workflow.updated_at = now
-    if "steps" in data.model_fields_set:
-        if data.steps is None:
-            raise Invalid("steps cannot be null.", details=[("steps", "cannot be null")])
-        steps = _checked_steps(data.steps)
+    version = current_version(workflow, session=session)
+    if given & VERSIONED:
+        steps = data.steps if data.steps is not None else [StepDef.model_validate(s) for s in version.steps]
+        definition = _checked(
+            steps,
+            data.timeout_seconds if "timeout_seconds" in given else version.timeout_seconds,
+            data.reply if "reply" in given else version.reply,
+        )
         workflow.current_version += 1
-        _add_version(workflow, steps, now, session)
-        session.flush()
-        return steps
+        version = _add_version(workflow, definition, now, session)
     session.flush()
-    return current_steps(workflow, session=session)
+    return version
 
 
 def delete_workflow(workflow: Workflow, *, session: Session) -> None:
@@ -91,9 +123,9 @@ def delete_workflow(workflow: Workflow, *, session: Session) -> None:
 def list_workflows(
     user_id: uuid.UUID, *, limit: int, cursor: str | None, session: Session
 ) -> tuple[list[WorkflowRead], str | None]:
-    """The user's live workflows, newest first, each with its current steps, in two queries."""
+    """The user's live workflows, newest first, each with its current version, in one query."""
     query = (
-        sa.select(Workflow, WorkflowVersion.steps)
+        sa.select(Workflow, WorkflowVersion)
         .join(
             WorkflowVersion,
             sa.and_(
@@ -107,21 +139,23 @@ def list_workflows(
         created_at, workflow_id = decode_newest_first(cursor)
         query = query.where(sa.tuple_(Workflow.created_at, Workflow.id) < sa.tuple_(created_at, workflow_id))
     rows = session.execute(query.order_by(Workflow.created_at.desc(), Workflow.id.desc()).limit(limit + 1)).all()
-    page = [to_read(workflow, steps) for workflow, steps in rows[:limit]]
+    page = [to_read(workflow, version) for workflow, version in rows[:limit]]
     if len(rows) <= limit:
         return page, None
     last = rows[limit - 1][0]
     return page, encode_newest_first(last.created_at, last.id)
 
 
-def to_read(workflow: Workflow, steps: list[dict[str, Any]]) -> WorkflowRead:
+def to_read(workflow: Workflow, version: WorkflowVersion) -> WorkflowRead:
     return WorkflowRead(
         id=workflow.id,
         user_id=workflow.user_id,
         name=workflow.name,
         description=workflow.description,
         version=workflow.current_version,
-        steps=steps,
+        steps=version.steps,
+        timeout_seconds=version.timeout_seconds,
+        reply=version.reply,
         created_at=workflow.created_at,
         updated_at=workflow.updated_at,
     )

@@ -24,6 +24,23 @@ def step_problems(steps: list[StepDef]) -> list[dag.Problem]:
     return problems
 
 
+def reply_problems(reply: str | None, steps: list[StepDef]) -> list[dag.Problem]:
+    """A reply template is rendered over `input` and every step's output once the run's steps are done."""
+    if reply is None:
+        return []
+    try:
+        roots = sandbox.referenced_roots(reply)
+        referenced = sandbox.referenced_step_ids(reply)
+    except sandbox.TemplateError as exc:
+        return [("reply", exc.message)]
+    problems = [
+        ("reply", f"'{root}' is not defined; templates can use 'input' and 'steps'")
+        for root in sorted(roots - TEMPLATE_ROOTS)
+    ]
+    known = {step.id for step in steps}
+    return problems + [("reply", f"step '{ref}' is not a step of this workflow") for ref in sorted(referenced - known)]
+
+
 def _template_problems(step: StepDef, where: str, upstream: set[str] | None) -> list[dag.Problem]:
     problems: list[dag.Problem] = []
     for name, value in step.inputs.items():

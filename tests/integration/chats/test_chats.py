@@ -8,7 +8,7 @@ from tests.conftest import PASSWORD, new_chat, sign_up
 
 def test_create_get_and_delete_chat(client: TestClient, user: dict[str, Any]) -> None:
     chat = new_chat(client, "Plans")
-    assert set(chat) == {"id", "userId", "title", "createdAt", "updatedAt"}
+    assert set(chat) == {"id", "userId", "title", "workflowId", "createdAt", "updatedAt"}
     assert chat["userId"] == user["id"] and chat["title"] == "Plans"
     assert uuid.UUID(chat["id"]).version == 4 and chat["id"] == chat["id"].lower()
     assert client.get(f"/api/chats/{chat['id']}").json()["data"] == chat

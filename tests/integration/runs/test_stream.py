@@ -7,31 +7,27 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.conftest import new_chat
-from tests.helpers import create_workflow, get_run, start_run, step, wait_for, wait_for_first_step, wait_for_run
+from tests.helpers import (
+    create_workflow,
+    get_run,
+    sse_events,
+    start_run,
+    step,
+    wait_for,
+    wait_for_first_step,
+    wait_for_run,
+)
 
 
 def read_stream(
     client: TestClient, chat_id: str, run_id: str, last_event_id: str | None = None
 ) -> list[dict[str, Any]]:
     headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
-    events: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
     with client.stream("GET", f"/api/chats/{chat_id}/workflow-runs/{run_id}/stream", headers=headers) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-cache" and response.headers["x-accel-buffering"] == "no"
-        for line in response.iter_lines():
-            if not line:
-                if current:
-                    events.append(current)
-                current = {}
-            elif line.startswith("id: "):
-                current["id"] = int(line[4:])
-            elif line.startswith("event: "):
-                current["event"] = line[7:]
-            elif line.startswith("data: "):
-                current["data"] = json.loads(line[6:])
-    return events
+        return list(sse_events(response.iter_lines()))
 
 
 def kinds(events: list[dict[str, Any]]) -> list[tuple[str, str | None]]:

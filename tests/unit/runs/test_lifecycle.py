@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from runwire.db import Database
 from runwire.runs import lifecycle
 from runwire.runs.models import RunEvent, StepRun, WorkflowRun
-from runwire.runs.schemas import ErrorInfo
 from runwire.runs.states import Outcome, Status
+from runwire.schemas import ErrorInfo
 from tests.factories import delay_steps, make_chat, make_run, make_user, migrated_sqlite, new_id
 
 T = TypeVar("T")

@@ -16,6 +16,7 @@ def test_all_tools_in_a_stable_order() -> None:
         "json_extract",
         "http_request",
         "read_url",
+        "llm",
     ]
     assert registry.get_tool("nope") is None
 
