@@ -1,11 +1,7 @@
 """The other screens in Chromium: sign-in again after a session ends (nothing typed is lost), lists, tools, a phone
 screen, and the assistant's answer streaming into a chat."""
 
-import json
-import threading
-import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +9,7 @@ import pytest
 
 from tests.browser.conftest import ApiUser, check_accessibility, start_slowly
 from tests.conftest import PASSWORD
+from tests.fake_model import FakeModel, Text
 from tests.system.conftest import Server
 
 pytestmark = pytest.mark.slow
@@ -115,70 +112,21 @@ def test_a_chat_on_a_phone_screen(
 CHUNKS = ["Runwire ", "streams ", "this ", "answer."]
 
 
-class FakeModel:
-    """An OpenAI-compatible Chat Completions endpoint that streams CHUNKS slowly."""
-
-    def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                if not body.get("stream"):
-                    self._send_json()
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.end_headers()
-                for chunk in CHUNKS:
-                    delta = {"choices": [{"index": 0, "delta": {"content": chunk}, "finish_reason": None}]}
-                    self.wfile.write(f"data: {json.dumps(delta)}\n\n".encode())
-                    self.wfile.flush()
-                    time.sleep(0.4)
-                done = {
-                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 3, "completion_tokens": 4},
-                }
-                self.wfile.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())
-
-            def _send_json(self) -> None:
-                answer = {
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": "".join(CHUNKS)},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                    "usage": {"prompt_tokens": 3, "completion_tokens": 4},
-                }
-                data = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
 def model_server(tmp_path: Path) -> Iterator[Server]:
-    model = FakeModel()
+    model = FakeModel(api_key="sk-test")
+    model.script(Text(CHUNKS, delay=0.4))
     env = {
-        "RUNWIRE_LLM_BASE_URL": model.url,
-        "RUNWIRE_LLM_API_KEY": "test",
-        "RUNWIRE_LLM_MODEL": "fake",
+        "RUNWIRE_LLM_BASE_URL": model.base_url,
+        "RUNWIRE_LLM_API_KEY": "sk-test",
+        "RUNWIRE_LLM_MODEL": "fake-model",
         "RUNWIRE_TOOL_ALLOWED_HOSTS": f"127.0.0.1:{model.httpd.server_address[1]}",
     }
     server = Server(tmp_path / "data", tmp_path / "server.log", env)
     start_slowly(server)
     yield server
     server.stop()
-    model.httpd.shutdown()
+    model.close()
 
 
 def test_the_assistant_answer_streams_into_the_chat(
