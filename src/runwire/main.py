@@ -24,6 +24,7 @@ from runwire.runs.list_cache import ListCache
 from runwire.runs.router import router as runs_router
 from runwire.runtime import Runtime
 from runwire.tools.router import router as tools_router
+from runwire.web.router import router as web_router
 from runwire.workflows.router import router as workflows_router
 
 
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
         messages_router,
     ):
         app.include_router(router)
+    app.include_router(web_router)  # last: it answers every GET outside /api/ that no API route took
     install_error_handlers(app, request_is_authorised=request_is_authorised)
     install_openapi(app)
     app.add_middleware(RequestMiddleware, allowed_origins=settings.origins, max_body_bytes=settings.max_body_bytes)
