@@ -5,6 +5,7 @@ from fastapi import Response
 from runwire.chats import service
 from runwire.chats.schemas import ChatCreate, ChatPage, ChatRead, ChatUpdate
 from runwire.deps import CurrentAuth, OwnedChat, OwnUserId, ReadQuota, SessionDep, WriteQuota, checked_body
+from runwire.openapi import also_answers
 from runwire.pagination import LimitParam
 from runwire.routing import api_router
 from runwire.runs import service as runs_service
@@ -13,7 +14,12 @@ from runwire.schemas import Envelope
 router = api_router("/api", "chats")
 
 
-@router.post("/chats", status_code=201, response_model=Envelope[ChatRead])
+@router.post(
+    "/chats",
+    status_code=201,
+    response_model=Envelope[ChatRead],
+    responses=also_answers(404, "The reply workflow named does not exist or was deleted."),
+)
 def create_chat(
     auth: CurrentAuth,
     _body: Annotated[None, checked_body(ChatCreate | None)],
