@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import ApiUser, check_accessibility, has_chat_stream, seen_at, start_slowly, watch_status
 from tests.helpers import PASSWORD, Server
@@ -71,7 +72,7 @@ def test_sign_up_then_a_run_moves_on_its_card_within_a_second(
     # The run's own page: diagram, timeline, rendered inputs and output.
     card.get_by_role("link").click()
     page.get_by_role("heading", name="Timeline").wait_for()
-    assert page.locator(".dag-node").count() == 2
+    expect(page.locator(".dag-node")).to_have_count(2)
     assert "Hello Ada" in page.locator('.step[data-step="greet"]').inner_text()
     check_accessibility(page)
     screenshots(page, "run", full_page=True)
@@ -165,7 +166,7 @@ def test_a_validation_error_shows_at_its_step_and_field(
     template = page.locator('[data-field="steps[1].inputs.template"]')
     template.fill("{{ oops")
     page.locator('[data-field="steps[0].inputs.template"]').fill("fine")
-    assert page.locator(".dag-node").count() == 2
+    expect(page.locator(".dag-node")).to_have_count(2)
     page.get_by_role("button", name="Create workflow").click()
     error = page.locator(f"#{template.get_attribute('id')}-error")
     error.wait_for()
