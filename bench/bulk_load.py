@@ -90,6 +90,7 @@ class BulkLoader:
             "updated_at": now,
             "deleted_at": None,
             "last_event_seq": 0,
+            "workflow_id": None,
         }
         rows = ([chat.hex if name == "id" else values[name] for name in columns] for chat in ids)
         self._insert("chat", columns, rows)
