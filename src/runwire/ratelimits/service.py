@@ -1,11 +1,12 @@
 """Rate limits counted in the database, so that every process on one database shares them.
 
-Fixed windows: a subject's hits under a rule are counted per window aligned to the epoch (a 60 s rule counts from
-:00 to :00), in one row incremented by a single upsert (`INSERT ... ON CONFLICT DO UPDATE ... RETURNING`), which
-both SQLite and PostgreSQL apply atomically however many processes hit the row. The `limits` library was
-considered: its strategies work through storages for memory, Redis, Memcached, MongoDB and etcd, and none speaks
-SQL; its fixed window is the arithmetic of `_window_end` below. A fixed window lets up to twice a limit through
-across a window's edge, which is fine for limits meant to stop floods and guessing, not to meter.
+Sliding windows, approximated from two fixed ones: a subject's hits under a rule are counted per window aligned to
+the epoch (a 60 s rule counts from :00 to :00), in one row incremented by a single upsert (`INSERT ... ON CONFLICT
+DO UPDATE ... RETURNING`), which both SQLite and PostgreSQL apply atomically however many processes hit the row.
+A request is weighed against the current window's hits plus the previous window's, scaled by the share of the
+previous window that still lies within one window of now. Unlike a fixed window, this never lets twice a limit
+through across a window's edge. The `limits` library was considered: its strategies (this one among them) work
+through storages for memory, Redis, Memcached, MongoDB and etcd, and none speaks SQL.
 
 A request's hits are counted before its work and kept whatever it answers. A refusal is decided on the count the
 upsert returned, so simultaneous requests can never get more than the limit through.
@@ -13,7 +14,6 @@ upsert returned, so simultaneous requests can never get more than the limit thro
 
 import hashlib
 import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -99,29 +99,59 @@ def _upsert(dialect: str, charge: Charge) -> Any:
     ).returning(RateLimitCounter.hits)
 
 
+def _previous_hits(charge: Charge, *, session: Session) -> int:
+    counter = _counter(charge)
+    hits = session.scalar(
+        sa.select(RateLimitCounter.hits).where(
+            RateLimitCounter.rule == counter["rule"],
+            RateLimitCounter.subject == counter["subject"],
+            RateLimitCounter.window_end == counter["window_end"] - charge.rule.window_seconds,
+        )
+    )
+    return hits or 0
+
+
+def retry_after(rule: Rule, *, previous: int, current: int, elapsed: float) -> int:
+    """Seconds until one more hit would be allowed, or 0 when it is now, for a window `elapsed` seconds in that
+    holds `current` hits after one that held `previous`."""
+    window, limit = rule.window_seconds, rule.limit
+    if previous * (1 - elapsed / window) + current <= limit:
+        return 0
+    if current < limit:
+        # Within this window, once enough of the previous one has slid out.
+        wait = window * (1 - (limit - current - 1) / previous) - elapsed
+    else:
+        # Only after this window ends, once enough of it has slid out in turn.
+        wait = window - elapsed + window * (1 - (limit - 1) / current)
+    return max(1, math.ceil(wait))
+
+
 def count(charges: Sequence[Charge], *, session: Session) -> int:
-    """Count every enabled charge; the seconds until all refusing windows end, or 0 when every one allows."""
+    """Count every enabled charge; the seconds until every refusing rule allows a hit again, or 0 when all allow."""
     dialect = session.get_bind().dialect.name
-    retry_after, opened = 0, False
+    wait = 0
     for charge in charges:
-        if not charge.rule.enabled:
+        rule = charge.rule
+        if not rule.enabled:
             continue
-        hits: int = session.execute(_upsert(dialect, charge)).scalar_one()
-        opened = opened or hits == 1
-        if hits > charge.rule.limit:
-            retry_after = max(retry_after, math.ceil(_window_end(charge) - charge.at))
-    if opened:
-        _purge(time.time(), session=session)
-    return retry_after
+        current: int = session.execute(_upsert(dialect, charge)).scalar_one()
+        if current == 1:
+            _purge(rule, charge.at, session=session)
+        previous = _previous_hits(charge, session=session)
+        elapsed = charge.at - (_window_end(charge) - rule.window_seconds)
+        # This hit is already in `current`: it is allowed when the weighed count, with it, stays within the limit.
+        if previous * (1 - elapsed / rule.window_seconds) + current > rule.limit:
+            wait = max(wait, retry_after(rule, previous=previous, current=current, elapsed=elapsed))
+    return wait
 
 
-def _purge(now: float, *, session: Session) -> None:
-    # SKIP LOCKED (PostgreSQL; SQLite has one writer): purges running at once share the work instead of waiting
-    # for, or deadlocking on, each other's rows.
+def _purge(rule: Rule, now: float, *, session: Session) -> None:
+    # A window counts until one window after its end. SKIP LOCKED (PostgreSQL; SQLite has one writer): purges
+    # running at once share the work instead of waiting for, or deadlocking on, each other's rows.
     key = sa.tuple_(RateLimitCounter.rule, RateLimitCounter.subject, RateLimitCounter.window_end)
     expired = (
         sa.select(RateLimitCounter.rule, RateLimitCounter.subject, RateLimitCounter.window_end)
-        .where(RateLimitCounter.window_end <= int(now))
+        .where(RateLimitCounter.rule == rule.name, RateLimitCounter.window_end <= int(now) - rule.window_seconds)
         .limit(PURGE_BATCH)
         .with_for_update(skip_locked=True)
     )
