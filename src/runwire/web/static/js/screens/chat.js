@@ -41,6 +41,7 @@ class ChatPage {
     this.streaming = new Map(); // runId → text the model has sent so far
     this.queued = []; // events that came before the first lists
     this.refreshTimers = new Map();
+    this.arriving = new Set();
     this.everLive = false;
   }
 
@@ -326,9 +327,25 @@ class ChatPage {
     if (!data || !data.runId) return;
     if (type === "step_output_delta") this.appendStreaming(data.runId, data.text);
     const run = this.runs.get(data.runId);
-    if (run && applyRunEvent(run, type, data)) this.renderCard(run);
+    if (!run) {
+      this.showNewRun(data.runId);
+      return;
+    }
+    if (applyRunEvent(run, type, data)) this.renderCard(run);
     // The event moved the card at once; a read shortly after fills in timestamps, errors and cancelled steps.
     this.scheduleRefresh(data.runId);
+  }
+
+  /** A run's first event: its card is read at once (one read at a time), then caught up like any other. */
+  async showNewRun(runId) {
+    if (this.arriving.has(runId)) return;
+    this.arriving.add(runId);
+    try {
+      await this.refreshRun(runId);
+    } finally {
+      this.arriving.delete(runId);
+    }
+    this.scheduleRefresh(runId);
   }
 
   /** After a reconnect that could not resume (no event id yet): read the newest page again. */
