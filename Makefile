@@ -13,9 +13,10 @@ $(BIN)/runwire: pyproject.toml
 run: $(BIN)/runwire
 	$(BIN)/runwire serve
 
-# pytest exits 5 when it ran no test: that is a failure here, never a pass.
+# pytest exits 5 when it ran no test: that is a failure here, never a pass. Three worker processes: most tests
+# wait on servers, streams and subprocesses rather than on the CPU.
 test: $(BIN)/runwire
-	$(BIN)/pytest -q; status=$$?; if [ $$status -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$status
+	$(BIN)/pytest -q -n 3; status=$$?; if [ $$status -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$status
 
 lint: $(BIN)/runwire
 	$(BIN)/ruff check src tests migrations bench

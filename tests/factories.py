@@ -30,22 +30,25 @@ POSTGRES_ADMIN_URL = os.environ.get("RUNWIRE_TEST_POSTGRES_URL", "postgresql://p
 
 # Tests sign up and act as many users from one address, quickly: limits far above that, still counted. Tests of the
 # limits set their own.
-GENEROUS_RATE_LIMITS = {
+# What every test app and test server runs with unless a test says otherwise: generous rate limits, and small
+# connection pools, so that the suite's parallel workers stay within PostgreSQL's 100 connections.
+TEST_DEFAULTS = {
     "rate_limit_sign_in_per_email": 10_000,
     "rate_limit_sign_in_per_address": 100_000,
     "rate_limit_sign_ups_per_address": 100_000,
     "rate_limit_starts_per_minute": 100_000,
     "rate_limit_writes_per_minute": 100_000,
+    "database_pool_size": 4,
+    "dbos_pool_size": 3,
 }
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
-    """The settings of a test app: quick queue polling and retries, generous rate limits, and `overrides`."""
+    """The settings of a test app: quick retries, TEST_DEFAULTS, and `overrides`."""
     values: dict[str, Any] = {
         "data_dir": data_dir,
-        "queue_poll_seconds": 0.01,
         "retry_backoff_seconds": 0.05,
-        **GENEROUS_RATE_LIMITS,
+        **TEST_DEFAULTS,
     }
     values.update(overrides)
     return Settings(**values)

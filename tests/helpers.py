@@ -27,7 +27,7 @@ from runwire.db import Base, Database
 from runwire.templating.renderer import TemplateRenderer
 from runwire.tools import registry
 from runwire.tools.base import Tool, ToolContext, ToolError
-from tests.factories import GENEROUS_RATE_LIMITS
+from tests.factories import TEST_DEFAULTS
 
 PASSWORD = "correct horse battery"
 ORIGIN = "http://localhost:3026"
@@ -184,7 +184,7 @@ class StoredData:
 
 # `runwire` subprocesses, and a real HTTP server that counts hits
 
-RATE_LIMIT_ENV = {f"RUNWIRE_{name.upper()}": str(value) for name, value in GENEROUS_RATE_LIMITS.items()}
+TEST_ENV = {f"RUNWIRE_{name.upper()}": str(value) for name, value in TEST_DEFAULTS.items()}
 
 
 def free_port() -> int:
@@ -207,7 +207,7 @@ class Process:
         runwire = str(Path(sys.executable).parent / "runwire")
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [runwire, *self.arguments], stdout=log, stderr=log, env={**os.environ, **RATE_LIMIT_ENV, **self.env}
+                [runwire, *self.arguments], stdout=log, stderr=log, env={**os.environ, **TEST_ENV, **self.env}
             )
 
     def wait_until(self, ready: Callable[[], bool], what: str, timeout: float = 30) -> None:

@@ -23,7 +23,10 @@ from tests.helpers import (
 
 SPIN = "{% for i in range(20000) %}{% for j in range(20000) %}{% endfor %}{% endfor %}done"
 # SPIN's 400 million turns can end within seconds on an idle machine; this one cannot end in any test's time.
-ENDLESS = "{% for i in range(20000) %}{% for j in range(20000) %}{% for k in range(20000) %}{% endfor %}{% endfor %}{% endfor %}"
+ENDLESS = (
+    "{% for i in range(20000) %}{% for j in range(20000) %}{% for k in range(20000) %}"
+    "{% endfor %}{% endfor %}{% endfor %}"
+)
 LEAK_MARKERS = ("INSERT", "UPDATE", "SELECT", "parameters", "0x7f", "Traceback", "psycopg", "sqlalchemy")
 
 # (template, the failed step's error code): each builds tens of millions of characters, or more.
