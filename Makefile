@@ -23,7 +23,7 @@ lint: $(BIN)/runwire
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Every benchmark (stream, list vs floor, engine), each printing its table; under 10 minutes. Load comes from
+# Every benchmark (stream, list vs floor, engine, step vs bare DBOS, template, chat, web), each printing its table. Load comes from
 # wrk when installed (apt-get install wrk), else from an async httpx client; the output says which.
 bench: $(BIN)/runwire
 	$(BIN)/python -m bench

@@ -10,12 +10,13 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from bench import chat_bench, engine_bench, list_bench, stream_bench, template_bench, web_bench
+from bench import chat_bench, engine_bench, list_bench, step_bench, stream_bench, template_bench, web_bench
 
 BENCHMARKS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "stream": stream_bench.main,
     "list": list_bench.main,
     "engine": engine_bench.main,
+    "step": step_bench.main,
     "template": template_bench.main,
     "chat": chat_bench.main,
     "web": web_bench.main,
