@@ -54,13 +54,14 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
         redoc_url=None,
     )
     app.state.rate_limits = Rules.from_settings(settings)
+    # Routes are matched in order: the health checks and the seed endpoint first, since they are the hottest.
     for router in (
         health_router,
+        runs_router,
         auth_router,
         chats_router,
         tools_router,
         workflows_router,
-        runs_router,
         messages_router,
     ):
         app.include_router(router)
