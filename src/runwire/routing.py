@@ -8,11 +8,12 @@ a body that is not JSON at all is refused here the same way.
 
 import json
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -67,3 +68,22 @@ class JsonLimitsRoute(APIRoute):
 def api_router(prefix: str, tag: str) -> APIRouter:
     """The router of one domain's routes, every one of them a `JsonLimitsRoute`."""
     return APIRouter(prefix=prefix, tags=[tag], route_class=JsonLimitsRoute)
+
+
+class ConditionalAnswer(Protocol):
+    @property
+    def body(self) -> bytes | None: ...  # None: not modified
+
+    @property
+    def etag(self) -> str: ...
+
+
+async def conditional_json(request: Request, read: Callable[[], ConditionalAnswer]) -> Response:
+    """A read on the fast path: `read` on a thread (within the app's database slots), answered as JSON with its ETag,
+    or 304 when the client's copy is current."""
+    async with request.app.state.database_slots:
+        answer = await run_in_threadpool(read)
+    headers = {"ETag": answer.etag, "Cache-Control": "private, no-cache"}
+    if answer.body is None:
+        return Response(status_code=304, headers=headers)
+    return Response(answer.body, media_type="application/json", headers=headers)

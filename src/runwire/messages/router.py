@@ -1,9 +1,10 @@
 from typing import Annotated
 
-from fastapi import Request
+from fastapi import Request, Response
 from sse_starlette import EventSourceResponse
 
 from runwire.deps import (
+    SESSION_COOKIE,
     CurrentAuth,
     OwnedChat,
     ReadQuota,
@@ -13,11 +14,11 @@ from runwire.deps import (
     checked_body,
     get_database,
 )
-from runwire.messages import service
 from runwire.messages.schemas import MessageCreate, MessageList, MessageRead
 from runwire.pagination import LimitParam
-from runwire.routing import api_router
+from runwire.routing import api_router, conditional_json
 from runwire.runs import chat_stream, conversation, listing, stream
+from runwire.runs.chat_list import ChatListReader, MessagePage
 from runwire.runs.executor import Executor
 from runwire.runs.schemas import MessagePosted, Order, RunRead
 from runwire.schemas import Envelope
@@ -44,21 +45,18 @@ def post_message(
 
 
 @router.get("/messages", response_model=Envelope[MessageList], response_model_exclude_unset=True)
-def list_messages(
-    chat: OwnedChat,
-    session: SessionDep,
-    _quota: ReadQuota,
+async def list_messages(
+    request: Request,
+    chatId: str,
     order: Order = "asc",
     limit: LimitParam | None = None,
     cursor: str | None = None,
-) -> Envelope[MessageList]:
-    messages, next_cursor = service.list_messages(
-        chat.id, descending=order == "desc", limit=limit, cursor=cursor, session=session
-    )
-    page = MessageList(messages=[MessageRead.model_validate(message) for message in messages])
-    if limit is not None:
-        page.next_cursor = next_cursor
-    return Envelope(data=page)
+) -> Response:
+    """On the chat reads' fast path (`chat_list`), like the run list."""
+    reader: ChatListReader = request.app.state.chat_list
+    token, if_none_match = request.cookies.get(SESSION_COOKIE), request.headers.get("if-none-match")
+    page = MessagePage(descending=order == "desc", limit=limit, cursor=cursor)
+    return await conditional_json(request, lambda: reader.read_messages(token, chatId, page, if_none_match))
 
 
 @router.get("/stream", response_class=EventSourceResponse)

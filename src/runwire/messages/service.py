@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from runwire.chats.models import Chat
 from runwire.db import utcnow
 from runwire.messages.models import Message
-from runwire.pagination import decode_sequence, encode_sequence
+from runwire.pagination import encode_sequence
 
 USER = "user"
 ASSISTANT = "assistant"
@@ -75,12 +75,12 @@ def insert_reply(
 
 
 def list_messages(
-    chat_id: uuid.UUID, *, descending: bool, limit: int | None, cursor: str | None, session: Session
+    chat_id: uuid.UUID, *, descending: bool, limit: int | None, after: int | None, session: Session
 ) -> tuple[list[Message], str | None]:
-    """The chat's messages in sequence order (or its reverse), paged by their place in the sequence."""
+    """The chat's messages in sequence order (or its reverse), paged by their place in the sequence: those past
+    the place `after` (a decoded cursor), when given."""
     query = sa.select(Message).where(Message.chat_id == chat_id)
-    if cursor is not None:
-        after = decode_sequence(cursor)
+    if after is not None:
         query = query.where(Message.chat_seq < after if descending else Message.chat_seq > after)
     query = query.order_by(Message.chat_seq.desc() if descending else Message.chat_seq)
     if limit is not None:

@@ -1,31 +1,36 @@
-"""The seed endpoint's fast path: `GET /api/chats/:chatId/workflow-runs` in one thread hop and at most two
-statements, correct by construction.
+"""The chat's reads on their fast path: the run list (the seed endpoint), a run's detail and the chat's messages, each
+in one thread hop, correct by construction.
 
 1. One statement reads the session, the chat's owner and the chat's version (401, 404, 403 decided from it).
-2. The ETag is the version and the filter: a matching `If-None-Match` is a 304 with no further work.
-3. Else the body cached at that version is served, or one statement reads the page, its steps and the version
-   together, and the body is built and cached under the version it was read at.
-A body is never served for a version it was not built at, and every request reads the version afresh, so every
+2. The ETag is the version and what the read asks for: a matching `If-None-Match` is a 304 with no further work.
+3. Else the body cached at that version is served, or the body is read, built and cached under a version read no
+   later than its data (the run list reads its page and the version in one statement).
+A body is never served for a version older than its data, and every request reads the version afresh, so every
 process (each with its own cache) stays exact.
 """
 
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import orjson
+import sqlalchemy as sa
 
 from runwire.auth.service import hash_token
 from runwire.chats import service as chats_service
 from runwire.db import Database, utcnow
-from runwire.errors import Invalid, Unauthorized
+from runwire.errors import Invalid, NotFound, Unauthorized
 from runwire.ids import parse_uuid
+from runwire.messages import service as messages_service
+from runwire.messages.schemas import MessageList, MessageRead
 from runwire.pagination import decode_sequence
 from runwire.ratelimits import service as ratelimits_service
 from runwire.ratelimits.service import Charge, Rules
 from runwire.runs import listing
 from runwire.runs.list_cache import ListCache
+from runwire.runs.models import WorkflowRun
 from runwire.runs.states import Status
 
 
@@ -42,9 +47,25 @@ class ListRequest:
 
 
 @dataclass(frozen=True)
+class MessagePage:
+    descending: bool
+    limit: int | None
+    cursor: str | None
+
+
+@dataclass(frozen=True)
 class ListAnswer:
     body: bytes | None  # None: not modified
     etag: str
+
+
+@dataclass(frozen=True)
+class ChatRead:
+    """What one read of a chat asks for beyond the chat (`key`), and how to build its body once the caller may see
+    the chat: the body, and the chat version its data was read at when known (else the version read first)."""
+
+    key: str
+    build: Callable[[], tuple[bytes, int | None]]
 
 
 class ChatListReader:
@@ -54,35 +75,93 @@ class ChatListReader:
         self.rules = rules
 
     def read(self, request: ListRequest) -> ListAnswer:
-        if not request.token:
-            raise Unauthorized("A valid session is required.")
-        with self.database.statements() as connection:
-            try:
-                chat_id: uuid.UUID | None = parse_uuid(request.chat_id, "chatId")
-            except Invalid:
-                chat_id = None
-            access = chats_service.read_access(hash_token(request.token), chat_id, now=utcnow(), connection=connection)
-            if access is None:
-                raise Unauthorized("A valid session is required.")
-            chat_id = parse_uuid(request.chat_id, "chatId")
+        """The chat's run list."""
+
+        def prepare(chat_id: uuid.UUID) -> ChatRead:
             run_filter = _run_filter(request)
-            access.require_owned()
-            if self.rules.reads.enabled:
-                ratelimits_service.enforce(self.database, [Charge(self.rules.reads, str(access.user_id), time.time())])
-            filter_key = f"{chat_id}|{run_filter.key}"
-            etag = _etag(access.version, filter_key)
-            if _etag_matches(request.if_none_match, etag):
-                return ListAnswer(None, etag)
-            body = self.cache.get(chat_id, filter_key, access.version)
-            if body is None:
-                page = listing.list_chat_runs(chat_id, run_filter, connection=connection)
+
+            def build() -> tuple[bytes, int | None]:
+                with self.database.statements() as connection:
+                    page = listing.list_chat_runs(chat_id, run_filter, connection=connection)
                 data: dict[str, object] = {"workflowRuns": page.runs}
                 if run_filter.limit is not None:
                     data["nextCursor"] = page.next_cursor
-                body = orjson.dumps({"data": data})
-                self.cache.put(chat_id, filter_key, page.version, body)
-                etag = _etag(page.version, filter_key)
-            return ListAnswer(body, etag)
+                return orjson.dumps({"data": data}), page.version
+
+            return ChatRead(run_filter.key, build)
+
+        return self.read_chat(request.token, request.chat_id, request.if_none_match, prepare)
+
+    def read_run(self, token: str | None, chat_text: str, run_text: str, if_none_match: str | None) -> ListAnswer:
+        """A run's detail."""
+
+        def prepare(chat_id: uuid.UUID) -> ChatRead:
+            run_id = parse_uuid(run_text, "workflowRunId")
+
+            def build() -> tuple[bytes, int | None]:
+                with self.database.reading() as session:
+                    if session.scalar(sa.select(WorkflowRun.chat_id).where(WorkflowRun.id == run_id)) != chat_id:
+                        raise NotFound("Workflow run not found.")
+                    run = listing.get_run(run_id, detail=True, session=session)
+                return orjson.dumps({"data": run}), None
+
+            return ChatRead(f"run:{run_id}", build)
+
+        return self.read_chat(token, chat_text, if_none_match, prepare)
+
+    def read_messages(
+        self, token: str | None, chat_text: str, page: MessagePage, if_none_match: str | None
+    ) -> ListAnswer:
+        """The chat's messages."""
+
+        def prepare(chat_id: uuid.UUID) -> ChatRead:
+            after = decode_sequence(page.cursor) if page.cursor is not None else None
+
+            def build() -> tuple[bytes, int | None]:
+                with self.database.reading() as session:
+                    messages, next_cursor = messages_service.list_messages(
+                        chat_id, descending=page.descending, limit=page.limit, after=after, session=session
+                    )
+                    listed = MessageList(messages=[MessageRead.model_validate(message) for message in messages])
+                if page.limit is not None:
+                    listed.next_cursor = next_cursor
+                return orjson.dumps({"data": listed.model_dump(mode="json", by_alias=True, exclude_unset=True)}), None
+
+            return ChatRead(f"messages:{page.descending}:{page.limit}:{after}", build)
+
+        return self.read_chat(token, chat_text, if_none_match, prepare)
+
+    def read_chat(
+        self, token: str | None, chat_text: str, if_none_match: str | None, prepare: Callable[[uuid.UUID], ChatRead]
+    ) -> ListAnswer:
+        """A read of the chat named `chat_text` by the session `token`, in the contract's order: 401, then 400 (the
+        chat id, then whatever `prepare` parses), then 404 and 403; then 304, a cached body, or a new one."""
+        if not token:
+            raise Unauthorized("A valid session is required.")
+        try:
+            chat_id: uuid.UUID | None = parse_uuid(chat_text, "chatId")
+        except Invalid:
+            chat_id = None
+        with self.database.statements() as connection:
+            access = chats_service.read_access(hash_token(token), chat_id, now=utcnow(), connection=connection)
+        if access is None:
+            raise Unauthorized("A valid session is required.")
+        chat_id = parse_uuid(chat_text, "chatId")
+        wanted = prepare(chat_id)
+        access.require_owned()
+        if self.rules.reads.enabled:
+            ratelimits_service.enforce(self.database, [Charge(self.rules.reads, str(access.user_id), time.time())])
+        filter_key = f"{chat_id}|{wanted.key}"
+        etag = _etag(access.version, filter_key)
+        if _etag_matches(if_none_match, etag):
+            return ListAnswer(None, etag)
+        body = self.cache.get(chat_id, filter_key, access.version)
+        if body is None:
+            body, read_at = wanted.build()
+            version = access.version if read_at is None else read_at
+            self.cache.put(chat_id, filter_key, version, body)
+            etag = _etag(version, filter_key)
+        return ListAnswer(body, etag)
 
 
 def _run_filter(request: ListRequest) -> listing.RunFilter:
