@@ -23,6 +23,7 @@ __all__ = [
     "Tool",
     "ToolSource",
     "all_tools",
+    "builtin_tools",
     "get_tool",
     "input_schema",
     "install",
@@ -67,6 +68,10 @@ def install(source: ToolSource) -> None:
 def uninstall(source: ToolSource) -> None:
     global _sources
     _sources = tuple(each for each in _sources if each is not source)
+
+
+def builtin_tools() -> list[AnyTool]:
+    return list(_BUILTIN)
 
 
 def get_tool(tool_id: str) -> AnyTool | None:
