@@ -25,7 +25,7 @@ from typing import Any
 SERVER_NAME = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _VARIABLE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+_TOML_POSITION = re.compile(r"\s*\(at (?:line (\d+), column \d+|end of document)\)$")
 STDIO_KEYS = frozenset({"command", "args", "env", "cwd"})
 HTTP_KEYS = frozenset({"url", "headers"})
 
@@ -41,7 +41,7 @@ class ToolsConfigError(Exception):
 class StdioServer:
     name: str
     command: str
-    args: tuple[str, ...] = ()
+    args: tuple[str, ...] = field(default=(), repr=False)
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
     cwd: str | None = None
     # What the command runs with: this process's environment without Runwire's own settings (they hold its
@@ -86,7 +86,7 @@ def load(path: Path | None, environ: Mapping[str, str]) -> ToolsConfig:
     except tomllib.TOMLDecodeError as error:
         message = str(error)
         position = _TOML_POSITION.search(message)
-        line = int(position.group(1)) if position else None
+        line = None if position is None else int(position.group(1) or max(len(text.splitlines()), 1))
         raise ToolsConfigError(path, line, f"not valid TOML: {_TOML_POSITION.sub('', message)}") from None
     return _Parser(path, text, environ).config(document)
 

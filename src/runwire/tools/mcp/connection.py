@@ -69,7 +69,10 @@ class ServerConnection:
         self.first_attempt_done = asyncio.Event()
         self._caller = caller
         self._session: ClientSession | None = None
-        self._ready = asyncio.Event()
+        # Replaced (after being set) whenever `state` changes, so that callers can wait for the next change.
+        self._state_changed = asyncio.Event()
+        # When a server that is down is tried again (loop time), while it is.
+        self._retry_at: float | None = None
         # Set whenever no listing is pending (after a listing, or an attempt that failed).
         self._listed = asyncio.Event()
         self._wake = asyncio.Event()
@@ -103,15 +106,25 @@ class ServerConnection:
     async def wait_listed(self) -> None:
         await self._listed.wait()
 
+    def _set_state(self, state: State) -> None:
+        self.state = state
+        changed, self._state_changed = self._state_changed, asyncio.Event()
+        changed.set()
+
     async def wait_ready(self, timeout: float = CONNECT_TIMEOUT_SECONDS) -> ClientSession:
-        if self.state is State.DOWN:
-            raise ToolError("tool_unavailable", self.reason)
-        try:
-            async with asyncio.timeout(timeout):
-                await self._ready.wait()
-        except TimeoutError:
-            raise ToolError("tool_unavailable", self.reason) from None
-        assert self._session is not None
+        """The session, once the server is ready: waited for while it (re)starts, and while a stdio server (which
+        Runwire restarts) is down if it is started again within `timeout`; else ToolError("tool_unavailable")."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        restarts = isinstance(self.config, StdioServer)
+        while self._session is None:
+            retry_soon = restarts and self._retry_at is not None and self._retry_at < deadline
+            down = self.state is State.DOWN and not retry_soon
+            if down or loop.time() >= deadline:
+                raise ToolError("tool_unavailable", self.reason)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(deadline):
+                    await self._state_changed.wait()
         return self._session
 
     async def call(self, tool_name: str, arguments: dict[str, Any]) -> types.CallToolResult:
@@ -148,7 +161,6 @@ class ServerConnection:
         """The session is over: new calls wait for the next one, and calls in flight fail (the SDK would leave them
         waiting for an answer that cannot come when its transport fails)."""
         self._session = None
-        self._ready.clear()
         for task in self._in_flight:
             self._lost.add(task)
             task.cancel()
@@ -182,7 +194,8 @@ class ServerConnection:
             failures += 1
             verb = "stopped" if was_ready else "could not be started" if self.config.transport == "stdio" else "is down"
             self.reason = f"The MCP server '{self.name}' {verb}: {reason}."
-            self.state = State.STARTING if delay == 0 else State.DOWN
+            self._retry_at = loop.time() + delay if delay else None
+            self._set_state(State.STARTING if delay == 0 else State.DOWN)
             log.warning(
                 "MCP server unavailable", extra={"server": self.name, "reason": reason, "retry_in_seconds": delay}
             )
@@ -193,7 +206,8 @@ class ServerConnection:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
                         await self._wake.wait()
-                self.state = State.STARTING
+                self._retry_at = None
+                self._set_state(State.STARTING)
 
     async def _session_lifetime(self) -> None:
         self._closed = False
@@ -211,8 +225,7 @@ class ServerConnection:
                 await session.initialize()
                 self._publish(await self._list_tools(session))
             self._session = session
-            self.state = State.READY
-            self._ready.set()
+            self._set_state(State.READY)
             self.first_attempt_done.set()
             log.info("MCP server ready", extra={"server": self.name, "tools": len(self.tools or {})})
             try:

@@ -1,7 +1,7 @@
 """The MCP server the tests start, written with the SDK's FastMCP as a user would write one:
 
-    python tests/mcp/server.py                      # stdio
-    python tests/mcp/server.py --http PORT          # streamable HTTP on 127.0.0.1:PORT/mcp
+    python tests/mcp_servers/server.py                      # stdio
+    python tests/mcp_servers/server.py --http PORT          # streamable HTTP on 127.0.0.1:PORT/mcp
 
 Its tools: structured and text results, an error, a slow tool that records whether it was cancelled, one that
 crashes the server mid-call, and ones that change the tool list (with and without telling the client). Every start
@@ -55,6 +55,15 @@ async def slow(seconds: float, marker: str = "") -> dict[str, Any]:
 def crash(code: int = 3) -> str:
     """Kills the server in the middle of the call."""
     os._exit(code)
+
+
+@mcp.tool()
+def crash_once(marker: str) -> dict[str, bool]:
+    """Kills the server in the middle of the call the first time (no marker file yet), then answers."""
+    if not Path(marker).exists():
+        Path(marker).write_text("crashed")
+        os._exit(3)
+    return {"survived": True}
 
 
 @mcp.tool()
