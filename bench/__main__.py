@@ -10,7 +10,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from bench import chat_bench, engine_bench, list_bench, stream_bench, template_bench
+from bench import chat_bench, engine_bench, list_bench, mcp_bench, stream_bench, template_bench
 
 BENCHMARKS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "stream": stream_bench.main,
@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "engine": engine_bench.main,
     "template": template_bench.main,
     "chat": chat_bench.main,
+    "mcp": mcp_bench.main,
 }
 
 
