@@ -97,10 +97,8 @@ def test_tools_refresh_reaches_a_running_server(tmp_path: Path) -> None:
 
 @pytest.fixture
 def http_mcp(tmp_path: Path) -> Iterator[HttpMcpServer]:
-    server = HttpMcpServer(tmp_path / "http-mcp.log")
-    server.start()
-    yield server
-    server.stop()
+    with HttpMcpServer(tmp_path / "http-mcp.log") as server:
+        yield server
 
 
 def test_two_workers_on_postgresql_each_keep_their_own_sessions(

@@ -180,10 +180,8 @@ def test_a_down_server_blocks_nothing(app_factory: App, tmp_path: Path) -> None:
 
 @pytest.fixture
 def http_server(tmp_path: Path) -> Iterator[HttpMcpServer]:
-    server = HttpMcpServer(tmp_path / "http-mcp.log")
-    server.start()
-    yield server
-    server.stop()
+    with HttpMcpServer(tmp_path / "http-mcp.log") as server:
+        yield server
 
 
 def test_a_streamable_http_server(app_factory: App, tmp_path: Path, http_server: HttpMcpServer) -> None:
