@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_for
 
 SERVER_SCRIPT = Path(__file__).with_name("server.py")
 
@@ -30,6 +30,11 @@ def write_config(path: Path, servers: dict[str, dict[str, Any]]) -> Path:
         lines.append("")
     path.write_text("\n".join(lines))
     return path
+
+
+def marker_says(marker: Path, word: str, timeout: float = 10) -> None:
+    """Wait until the test server's `slow` tool has written `word` to its marker file."""
+    wait_for(lambda: marker.exists() and marker.read_text() == word, timeout=timeout)
 
 
 def stdio_server(**extra: Any) -> dict[str, Any]:

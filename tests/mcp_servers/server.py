@@ -5,7 +5,8 @@
 
 Its tools: structured and text results, an error, a slow tool that records whether it was cancelled, one that
 crashes the server mid-call, and ones that change the tool list (with and without telling the client). Every start
-appends the process id to $MCP_TEST_STARTS when set; `slow` writes `cancelled` or `completed` to its `marker` file.
+appends the process id to $MCP_TEST_STARTS when set; `slow` writes `started`, then `cancelled` or `completed`, to
+its `marker` file.
 """
 
 import argparse
@@ -39,7 +40,9 @@ def fail(message: str) -> str:
 
 @mcp.tool()
 async def slow(seconds: float, marker: str = "") -> dict[str, Any]:
-    """Sleeps; writes `cancelled` or `completed` to the marker file."""
+    """Sleeps; writes `started`, then `cancelled` or `completed`, to the marker file."""
+    if marker:
+        Path(marker).write_text("started")
     try:
         await asyncio.sleep(seconds)
     except BaseException:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.helpers import RATE_LIMIT_ENV, Server, Worker, free_port, signed_in, wait_for, wait_for_status
-from tests.mcp_servers import HttpMcpServer, stdio_server, write_config
+from tests.mcp_servers import HttpMcpServer, marker_says, stdio_server, write_config
 from tests.plugins import install_test_plugins
 
 pytestmark = pytest.mark.slow  # starts `runwire` and MCP server subprocesses
@@ -140,11 +140,10 @@ def test_two_workers_on_postgresql_each_keep_their_own_sessions(
         workflow = client.post("/api/workflows", json={"name": "slow", "steps": slow}).json()["data"]
         run = client.post(f"/api/chats/{chat['id']}/workflow-runs", json={"workflowId": workflow["id"]}).json()["data"]
         path = f"/api/chats/{chat['id']}/workflow-runs/{run['id']}"
-        wait_for(lambda: client.get(path).json()["data"]["steps"][0]["status"] == "running")
-        time.sleep(0.5)  # the call is on its way to the server
+        marker_says(marker, "started", timeout=30)  # the server runs the tool
         assert client.post(f"{path}/cancel").status_code == 202
         assert wait_for_status(client, path, {"cancelled"})["status"] == "cancelled"
-        assert wait_for(lambda: marker.exists() and marker.read_text(), timeout=10) == "cancelled"
+        marker_says(marker, "cancelled")
 
         # A tool list changed behind every process's back shows everywhere after `runwire tools refresh` (NOTIFY).
         assert run_steps(client, [{"id": "g", "toolId": "web.grow_quietly", "inputs": {"name": "late"}}])["status"] == (
