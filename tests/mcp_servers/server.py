@@ -55,6 +55,15 @@ async def slow(seconds: float, marker: str = "") -> dict[str, Any]:
 
 
 @mcp.tool()
+async def count(n: int, ctx: Context) -> dict[str, int]:  # type: ignore[type-arg]
+    """Counts to n, reporting its progress."""
+    for done in range(1, n + 1):
+        await asyncio.sleep(0.15)
+        await ctx.report_progress(done, n, f"counted {done} of {n}")
+    return {"counted": n}
+
+
+@mcp.tool()
 def crash(code: int = 3) -> str:
     """Kills the server in the middle of the call."""
     os._exit(code)

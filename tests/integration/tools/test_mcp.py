@@ -16,6 +16,7 @@ from tests.helpers import (
     free_port,
     get_run,
     new_chat,
+    read_stream,
     sign_up,
     start_run,
     step,
@@ -116,6 +117,16 @@ def test_stdio_tools_are_listed_checked_and_called(
 
     too_big = run_steps(client, [step("s", "t.big", {"size": 2_000_000})])
     assert too_big["steps"][0]["error"]["code"] == "output_too_large"
+
+
+def test_a_servers_progress_is_the_steps_progress(app_factory: App, tmp_path: Path) -> None:
+    client = mcp_app(app_factory, tmp_path, {"t": stdio_server()})
+    run = run_steps(client, [step("c", "t.count", {"n": 4})])
+    assert run["steps"][0]["output"] == {"counted": 4}
+    progress = [e["data"] for e in read_stream(client, run["chatId"], run["id"]) if e["event"] == "step_progress"]
+    # Each notification as it came (the last may come after the step's end, and then is not kept).
+    assert progress[0] == {"stepId": "c", "progress": 25, "message": "counted 1 of 4"}, progress
+    assert [p["progress"] for p in progress] == [25, 50, 75, 100][: len(progress)]
 
 
 def test_timeouts_and_cancellation_reach_the_server(app_factory: App, tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from mcp.shared.session import RequestResponder
 
 from runwire.tools.base import ToolError
 from runwire.tools.mcp.config import HttpServer, ServerConfig, StdioServer
-from runwire.tools.mcp.tool import McpTool
+from runwire.tools.mcp.tool import McpTool, Progress
 
 log = logging.getLogger("runwire.mcp")
 
@@ -127,7 +127,9 @@ class ServerConnection:
                     await self._state_changed.wait()
         return self._session
 
-    async def call(self, tool_name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+    async def call(
+        self, tool_name: str, arguments: dict[str, Any], progress: Progress | None = None
+    ) -> types.CallToolResult:
         session = await self.wait_ready()
         task = asyncio.current_task()
         assert task is not None
@@ -136,7 +138,7 @@ class ServerConnection:
         request_id = session._request_id
         self._in_flight.add(task)
         try:
-            return await session.call_tool(tool_name, arguments)
+            return await session.call_tool(tool_name, arguments, progress_callback=progress)
         except asyncio.CancelledError:
             if task in self._lost and task.cancelling() == 1:
                 task.uncancel()  # cancelled by the session's end alone, not by the caller

@@ -16,7 +16,7 @@ from mcp import types
 from runwire.tools.base import Tool, ToolError
 from runwire.tools.mcp.config import ToolsConfig
 from runwire.tools.mcp.connection import ServerConnection, State
-from runwire.tools.mcp.tool import Caller, McpStandIn
+from runwire.tools.mcp.tool import Caller, McpStandIn, Progress
 
 log = logging.getLogger("runwire.mcp")
 
@@ -111,9 +111,9 @@ class McpServers:
         return asyncio.run_coroutine_threadsafe(coroutine, loop)
 
     def _caller(self, connection: ServerConnection) -> Caller:
-        async def call(tool_name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+        async def call(tool_name: str, arguments: dict[str, Any], progress: Progress) -> types.CallToolResult:
             # Cancelling this await cancels the call's task on the tools loop, which tells the server.
-            return await asyncio.wrap_future(self._submit(connection.call(tool_name, arguments)))
+            return await asyncio.wrap_future(self._submit(connection.call(tool_name, arguments, progress)))
 
         return call
 

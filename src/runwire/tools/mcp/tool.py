@@ -2,6 +2,7 @@
 before every call, and bounded in size), the call made in the server's session, and the result mapped as the
 contract says (`structuredContent` when there is one, else `{text}`; `isError` fails the step with its text)."""
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Set
 from typing import Any, Protocol
 
@@ -9,6 +10,7 @@ import jsonschema
 import orjson
 from jsonschema.exceptions import SchemaError
 from mcp import types
+from mcp.shared.session import ProgressFnT
 from pydantic import RootModel
 
 from runwire.config import Settings
@@ -34,7 +36,9 @@ class Server(Protocol):
     def tools_known(self) -> bool: ...
 
 
-Caller = Callable[[str, dict[str, Any]], Awaitable[types.CallToolResult]]
+# The server's progress notifications for a call: (progress, total, message), on the tools loop.
+Progress = ProgressFnT
+Caller = Callable[[str, dict[str, Any], Progress], Awaitable[types.CallToolResult]]
 
 
 class McpTool(Tool[McpArguments]):
@@ -87,7 +91,7 @@ class McpTool(Tool[McpArguments]):
         size = len(orjson.dumps(inputs.root))
         if size > limit:
             raise ToolError("invalid_inputs", f"The inputs are {size} bytes as JSON; at most {limit} are sent.")
-        return output_of(self.id, await self._call(self.tool_name, inputs.root))
+        return output_of(self.id, await self._call(self.tool_name, inputs.root, _progress_reporter(ctx)))
 
 
 class McpStandIn(Tool[McpArguments]):
@@ -132,6 +136,20 @@ class McpStandIn(Tool[McpArguments]):
         if tool is None:
             raise ToolError("tool_unavailable", self.server.unavailable_reason() or self._missing())
         return await tool.run(tool.parse_inputs(inputs.root), ctx)
+
+
+def _progress_reporter(ctx: ToolContext) -> Progress:
+    """The server's progress notifications (those with a total) as the step's progress, reported on the step's loop
+    without holding up the tools loop."""
+    step_loop = asyncio.get_running_loop()
+
+    async def report(progress: float, total: float | None, message: str | None) -> None:
+        if total:
+            percent = max(0, min(100, int(progress * 100 / total)))
+            text = message or f"{progress:g} of {total:g}"
+            asyncio.run_coroutine_threadsafe(ctx.report_progress(percent, text), step_loop)
+
+    return report
 
 
 def output_of(tool_id: str, result: types.CallToolResult) -> dict[str, object]:
