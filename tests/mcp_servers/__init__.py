@@ -39,7 +39,7 @@ def marker_says(marker: Path, word: str, timeout: float = 10) -> None:
 
 def stdio_server(**extra: Any) -> dict[str, Any]:
     """The config table of the test server over stdio."""
-    return {"command": sys.executable, "args": [str(SERVER_SCRIPT)], **extra}
+    return {"command": sys.executable, "args": [str(SERVER_SCRIPT)]} | extra
 
 
 class HttpMcpServer:

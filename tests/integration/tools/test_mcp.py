@@ -163,7 +163,8 @@ def test_a_server_that_crashes_mid_call_is_restarted(app_factory: App, tmp_path:
 
 
 def test_a_changed_tool_list_is_seen(app_factory: App, tmp_path: Path) -> None:
-    client = mcp_app(app_factory, tmp_path, {"t": stdio_server()})
+    # `python`, as a user writes it: the Python of Runwire's virtual environment comes first on the server's PATH.
+    client = mcp_app(app_factory, tmp_path, {"t": stdio_server(command="python")})
     assert "t.fresh" not in tools_by_id(client)
     assert run_steps(client, [step("g", "t.grow", {"name": "fresh"})])["status"] == "completed"
     fresh = wait_for(lambda: tools_by_id(client).get("t.fresh"), timeout=5)

@@ -6,13 +6,18 @@ import pytest
 
 from runwire.tools.mcp.config import HttpServer, StdioServer, ToolsConfigError, load
 
-ENVIRON = {"TOKEN": "s3cret", "HOME": "/home/ada", "RUNWIRE_LLM_API_KEY": "sk-never-passed-on"}
+ENVIRON = {
+    "TOKEN": "s3cret",
+    "HOME": "/home/ada",
+    "PATH": "/usr/bin:/venv/bin:/bin",
+    "RUNWIRE_LLM_API_KEY": "sk-never-passed-on",
+}
 
 
 def parse(tmp_path: Path, text: str) -> tuple[StdioServer | HttpServer, ...]:
     path = tmp_path / "tools.toml"
     path.write_text(text)
-    return load(path, ENVIRON).servers
+    return load(path, ENVIRON, scripts=Path("/venv/bin")).servers
 
 
 def refusal(tmp_path: Path, text: str) -> ToolsConfigError:
@@ -49,10 +54,12 @@ headers = { Authorization = "Bearer ${TOKEN}" }
         "/srv",
     )
     assert weather.env == {"WEATHER_KEY": "s3cret", "LITERAL": "${TOKEN}"}
-    # The command inherits the environment but Runwire's own settings, which hold its secrets.
+    # The command inherits the environment but Runwire's own settings (which hold its secrets), its `env` added, and
+    # the bin directory of Runwire's virtual environment first on its PATH.
     assert weather.environment == {
         "TOKEN": "s3cret",
         "HOME": "/home/ada",
+        "PATH": "/venv/bin:/usr/bin:/bin",
         "WEATHER_KEY": "s3cret",
         "LITERAL": "${TOKEN}",
     }

@@ -15,7 +15,9 @@ Every string may name environment variables as `${NAME}` (so that secrets stay o
 line, so that a process refuses to start rather than half-starting.
 """
 
+import os
 import re
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -73,8 +75,10 @@ class ToolsConfig:
     servers: tuple[ServerConfig, ...] = ()
 
 
-def load(path: Path | None, environ: Mapping[str, str]) -> ToolsConfig:
-    """The servers of the file at `path` (none without a file), with `${NAME}` taken from `environ`."""
+def load(path: Path | None, environ: Mapping[str, str], scripts: Path | None = None) -> ToolsConfig:
+    """The servers of the file at `path` (none without a file), with `${NAME}` taken from `environ`. A stdio
+    server's command runs with `scripts` (default: the bin directory of the virtual environment running Runwire, if
+    it runs in one) first on its PATH, so that `python` is the Python that has Runwire and the `mcp` SDK."""
     if path is None:
         return ToolsConfig()
     try:
@@ -88,14 +92,20 @@ def load(path: Path | None, environ: Mapping[str, str]) -> ToolsConfig:
         position = _TOML_POSITION.search(message)
         line = None if position is None else int(position.group(1) or max(len(text.splitlines()), 1))
         raise ToolsConfigError(path, line, f"not valid TOML: {_TOML_POSITION.sub('', message)}") from None
-    return _Parser(path, text, environ).config(document)
+    if scripts is None and sys.prefix != sys.base_prefix:
+        scripts = Path(sys.executable).parent
+    return _Parser(path, text, environ, scripts).config(document)
 
 
 class _Parser:
-    def __init__(self, path: Path, text: str, environ: Mapping[str, str]) -> None:
+    def __init__(self, path: Path, text: str, environ: Mapping[str, str], scripts: Path | None) -> None:
         self.path = path
         self.lines = text.splitlines()
         self.environ = environ
+        self.inherited = {key: value for key, value in environ.items() if not key.startswith("RUNWIRE_")}
+        if scripts is not None:
+            search = [str(scripts), *environ.get("PATH", os.defpath).split(os.pathsep)]
+            self.inherited["PATH"] = os.pathsep.join(dict.fromkeys(search))
 
     def error(self, line: int | None, message: str) -> ToolsConfigError:
         return ToolsConfigError(self.path, line, message)
@@ -138,14 +148,13 @@ class _Parser:
             raise self.error(self._key_line(name, "args"), f"[mcp.{name}]: `args` must be a list of strings")
         cwd = table.get("cwd")
         env = self.strings(name, "env", table.get("env", {}))
-        inherited = {key: value for key, value in self.environ.items() if not key.startswith("RUNWIRE_")}
         return StdioServer(
             name,
             command,
             tuple(self.text(name, "args", arg) for arg in args),
             env,
             None if cwd is None else self.text(name, "cwd", cwd),
-            {**inherited, **env},
+            {**self.inherited, **env},
         )
 
     def strings(self, server: str, key: str, value: object) -> dict[str, str]:
