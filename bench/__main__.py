@@ -10,7 +10,16 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 
-from bench import chat_bench, engine_bench, list_bench, step_bench, stream_bench, template_bench, web_bench
+from bench import (
+    chat_bench,
+    engine_bench,
+    list_bench,
+    mcp_bench,
+    step_bench,
+    stream_bench,
+    template_bench,
+    web_bench,
+)
 
 BENCHMARKS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "stream": stream_bench.main,
@@ -20,6 +29,7 @@ BENCHMARKS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "template": template_bench.main,
     "chat": chat_bench.main,
     "web": web_bench.main,
+    "mcp": mcp_bench.main,
 }
 
 

@@ -1,19 +1,22 @@
-"""`runwire serve | worker | recover | db upgrade`."""
+"""`runwire serve | worker | recover | db upgrade | tools list | tools refresh`."""
 
 import argparse
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import uvicorn
 from dbos import DBOS
 
 from runwire import migrate
-from runwire.config import Settings
+from runwire.config import Settings, process_environment
 from runwire.db import Database, create_db_engine
 from runwire.logs import configure_logging
+from runwire.tools.mcp import config as tools_config
 
 log = logging.getLogger("runwire.cli")
 
@@ -23,10 +26,24 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+def _refuse(message: str) -> NoReturn:
+    print(f"runwire: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def _check_tools_config(settings: Settings) -> None:
+    """A malformed RUNWIRE_TOOLS_CONFIG stops the process before it starts anything."""
+    try:
+        tools_config.load(settings.tools_config, process_environment())
+    except tools_config.ToolsConfigError as error:
+        _refuse(f"RUNWIRE_TOOLS_CONFIG {error}")
+
+
 def serve(args: argparse.Namespace) -> None:
     from runwire.main import create_app
 
     settings = _settings(args)
+    _check_tools_config(settings)
     app = create_app(settings, run_executor=not args.no_executor)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
 
@@ -35,6 +52,7 @@ def worker(args: argparse.Namespace) -> None:
     from runwire.runtime import Runtime
 
     settings = _settings(args)
+    _check_tools_config(settings)
     configure_logging(settings.log_level)
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -74,6 +92,67 @@ def db_upgrade(args: argparse.Namespace) -> None:
     print(f"database is at the newest schema: {engine.url.render_as_string(hide_password=True)}")
 
 
+def tools_list(args: argparse.Namespace) -> None:
+    settings = _settings(args)
+    _print_tools(settings, refreshed=False, wait=args.wait)
+
+
+def tools_refresh(args: argparse.Namespace) -> None:
+    """Ask every running process to list its MCP servers' tools again: through a file in the data directory (the
+    processes on this machine) and, on PostgreSQL, a NOTIFY (every process on the database); then list them here."""
+    from runwire.runs.signals import Signal, raise_signal
+    from runwire.runtime import REFRESH_STAMP
+
+    settings = _settings(args)
+    _check_tools_config(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / REFRESH_STAMP).touch()
+    if not settings.is_sqlite:
+        database = Database(settings.resolved_database_url, settings.database_pool_size)
+        try:
+            with database.writing() as session:
+                raise_signal(Signal.TOOLS, None, session=session)
+        finally:
+            database.dispose()
+    print("asked the running Runwire processes to list their MCP servers' tools again")
+    _print_tools(settings, refreshed=True, wait=args.wait)
+
+
+def _print_tools(settings: Settings, *, refreshed: bool, wait: float) -> None:
+    """Every tool of this process's registry with its source and availability, MCP servers connected here."""
+    from runwire.runtime import tool_sources
+    from runwire.tools import registry
+
+    try:
+        found, servers = tool_sources(settings)
+    except tools_config.ToolsConfigError as error:
+        _refuse(f"RUNWIRE_TOOLS_CONFIG {error}")
+    logging.disable(logging.WARNING)  # what goes wrong is printed below, not logged
+    registry.install(found)
+    registry.install(servers)
+    try:
+        servers.start()
+        servers.wait_started(wait)
+        if refreshed:
+            servers.refresh_and_wait(wait)
+        rows = []
+        for tool in registry.all_tools():
+            reason = tool.unavailable_reason(settings)
+            rows.append((tool.id, tool.source, "available" if reason is None else f"unavailable: {reason}"))
+        for name, state, reason in servers.status():
+            if not servers.connections[name].tools_known:
+                rows.append((f"{name}.*", f"mcp:{name}", f"unavailable ({state}): {reason}"))
+    finally:
+        registry.uninstall(servers)
+        registry.uninstall(found)
+        servers.stop()
+    width = [max(len(row[i]) for row in rows) for i in range(2)]
+    for tool_id, source, availability in rows:
+        print(f"{tool_id:<{width[0]}}  {source:<{width[1]}}  {availability}")
+    for failure in found.failures:
+        print(str(failure))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runwire", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -93,6 +172,19 @@ def build_parser() -> argparse.ArgumentParser:
     recover_parser.add_argument("--executor", required=True, help="the RUNWIRE_EXECUTOR_ID of the dead process")
     recover_parser.add_argument("--data-dir", type=Path, help="where the embedded SQLite files live")
     recover_parser.set_defaults(handler=recover)
+
+    tools_parser = commands.add_parser("tools", help="the tools: built in, from plugins, from MCP servers")
+    tools_commands = tools_parser.add_subparsers(dest="tools_command", required=True)
+    list_parser = tools_commands.add_parser("list", help="print every tool with its source and availability")
+    refresh_parser = tools_commands.add_parser(
+        "refresh", help="make every running process list its MCP servers' tools again, then print them"
+    )
+    for each, handler in ((list_parser, tools_list), (refresh_parser, tools_refresh)):
+        each.add_argument("--data-dir", type=Path, help="where the embedded SQLite files live")
+        each.add_argument(
+            "--wait", type=float, default=10.0, help="seconds to wait for the MCP servers to answer (default 10)"
+        )
+        each.set_defaults(handler=handler)
 
     db_parser = commands.add_parser("db", help="database administration")
     db_commands = db_parser.add_subparsers(dest="db_command", required=True)

@@ -1,5 +1,7 @@
 """Settings: the only reader of the environment."""
 
+import os
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated
@@ -62,6 +64,12 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     # The longest wait for the model's next bytes (connecting included) before its step fails.
     llm_read_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # The TOML file of MCP servers (see tools/mcp/config.py); unset, no MCP server.
+    tools_config: Path | None = None
+    # How long a starting process waits for its MCP servers' first connection before going on without them.
+    tools_startup_wait_seconds: float = Field(default=5.0, ge=0, le=120)
+    # The largest inputs (as JSON) sent to a tool from outside (an MCP server).
+    tool_max_input_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     @field_validator("allowed_origins", "tool_allowed_hosts", "trusted_proxies", mode="before")
     @classmethod
@@ -110,3 +118,9 @@ def _sqlalchemy_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def process_environment() -> Mapping[str, str]:
+    """This process's environment, for what takes values from it by name: the `${NAME}`s of RUNWIRE_TOOLS_CONFIG,
+    and the environment an MCP server's command inherits."""
+    return dict(os.environ)

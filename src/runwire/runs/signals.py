@@ -39,6 +39,8 @@ class Signal(StrEnum):
     QUEUE_CHANGED = "queue"
     # The chat has a new message that no run event came with.
     MESSAGE = "message"
+    # `runwire tools refresh`: every process lists its MCP servers' tools again.
+    TOOLS = "tools"
 
 
 def chat_key(chat_id: str) -> str:
@@ -54,11 +56,16 @@ class SignalHub:
     notifier: RunNotifier = field(default_factory=RunNotifier)
     running_tasks: RunningTasks = field(default_factory=RunningTasks)
     wake_queue: Callable[[], None] | None = None
+    refresh_tools: Callable[[], None] | None = None
 
     def deliver(self, signal: Signal, run_id: str, chat_id: str = "") -> None:
         if signal is Signal.QUEUE_CHANGED:
             if self.wake_queue is not None:
                 self.wake_queue()
+            return
+        if signal is Signal.TOOLS:
+            if self.refresh_tools is not None:
+                self.refresh_tools()
             return
         if signal is Signal.HALTED and run_id:
             self.running_tasks.cancel(run_id)

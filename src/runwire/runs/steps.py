@@ -133,7 +133,7 @@ class StepRunner:
         self,
         run_id: uuid.UUID,
         step: lifecycle.PlannedStep,
-        tool: Tool,
+        tool: Tool[Any],
         inputs: dict[str, Any] | None,
         ctx: "StepContext",
         timeout: float,
@@ -160,7 +160,9 @@ class StepRunner:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    async def call(self, tool: Tool, inputs: dict[str, Any], ctx: "StepContext", timeout: float) -> dict[str, object]:
+    async def call(
+        self, tool: Tool[Any], inputs: dict[str, Any], ctx: "StepContext", timeout: float
+    ) -> dict[str, object]:
         """A tool called within a step (by a model): its inputs checked, bounded by `timeout`, its output checked
         against the limits, cancelled with the step; any failure is a ToolError."""
         reason = tool.unavailable_reason(self.settings)

@@ -1,11 +1,30 @@
-"""The Tool interface the run engine calls, and the error a tool raises to fail its step."""
+"""The Tool interface the run engine calls, and the error a tool raises to fail its step.
+
+This module is Runwire's public API for tools: a plugin package (entry-point group `runwire.tools`) provides
+subclasses of `Tool`, with their inputs as a `ToolInputs` model, and raises `ToolError` to fail a step. A tool is
+generic over its inputs model, so that `run` receives the model it declared:
+
+    class ShoutInputs(ToolInputs):
+        text: str = Field(max_length=10_000, description="What to shout.")
+
+    class ShoutTool(Tool[ShoutInputs]):
+        id = "shout"
+        name = "Shout"
+        description = "Upper-cases a text."
+        Inputs = ShoutInputs
+
+        async def run(self, inputs: ShoutInputs, ctx: ToolContext) -> dict[str, object]:
+            return {"text": inputs.text.upper()}
+
+Everything else in `runwire.tools` is internal.
+"""
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from runwire.config import Settings
@@ -88,25 +107,75 @@ class ToolInputs(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True, strict=True)
 
 
-class Tool(ABC):
-    id: ClassVar[str]
-    name: ClassVar[str]
-    description: ClassVar[str]
-    Inputs: ClassVar[type[BaseModel]]
+InputsT = TypeVar("InputsT", bound=BaseModel)
+
+# A problem with a step's inputs: (field path such as `inputs.url` or `inputs.headers[0]`, message).
+InputProblem = tuple[str, str]
+
+
+class Tool(ABC, Generic[InputsT]):
+    """A unit of work a workflow step runs (public API).
+
+    Subclasses set `id` (`[A-Za-z0-9_-]{1,64}`; unique), `name`, `description` and `Inputs` (the `ToolInputs`
+    model of its inputs, also its type parameter) and implement `run`. Its JSON Schema (`GET /api/tools`), the check of
+    a workflow's literal inputs at save time and the parsing of a step's rendered inputs all come from `Inputs`; a
+    tool whose inputs are described otherwise (an MCP server's tool, by a JSON Schema) overrides `input_schema`,
+    `input_problems` and `parse_inputs`.
+    """
+
+    id: str
+    name: str
+    description: str
+    Inputs: type[InputsT]
     # Input fields the engine must not pre-render because the tool renders them itself.
-    raw_inputs: ClassVar[frozenset[str]] = frozenset()
-    # Where the tool comes from: `builtin`, `mcp:<server>` or `plugin:<distribution>`.
-    source: ClassVar[str] = "builtin"
+    raw_inputs: frozenset[str] = frozenset()
+    # Where the tool comes from: `builtin`, `mcp:<server>` or `plugin:<distribution>` (set by Runwire).
+    source: str = "builtin"
     # Whether a model may call it (a model calling a model is refused).
-    offered_to_models: ClassVar[bool] = True
+    offered_to_models: bool = True
 
     def unavailable_reason(self, settings: Settings) -> str | None:
-        """Why this server cannot run the tool (e.g. a service it needs is not configured), or None."""
+        """Why this server cannot run the tool now (e.g. a service it needs is not configured), or None."""
         return None
 
+    def input_schema(self) -> dict[str, Any]:
+        """The JSON Schema of the tool's inputs."""
+        return self.Inputs.model_json_schema()
+
+    def input_problems(self, inputs: dict[str, object], templated: Set[str]) -> list[InputProblem]:
+        """Each way a workflow's literal inputs break the tool's inputs; the `templated` fields, known only when the
+        step runs, are left out."""
+        try:
+            self.Inputs.model_validate(inputs)
+        except ValidationError as error:
+            return validation_problems(error, skip_fields=templated)
+        return []
+
+    def parse_inputs(self, rendered: dict[str, object]) -> InputsT:
+        """The step's rendered inputs as the tool's inputs model; ToolError("invalid_inputs") when they do not fit."""
+        try:
+            return self.Inputs.model_validate(rendered)
+        except ValidationError as error:
+            problems = "; ".join(f"{path}: {message}" for path, message in validation_problems(error))
+            raise ToolError("invalid_inputs", problems) from None
+
     @abstractmethod
-    async def run(self, inputs: BaseModel, ctx: ToolContext) -> dict[str, object]:
+    async def run(self, inputs: InputsT, ctx: ToolContext) -> dict[str, object]:
         """Do the work and return JSON-serialisable output; raise ToolError to fail the step.
 
         Cancellation arrives as asyncio.CancelledError, which a tool must let through at once.
         """
+
+
+def input_path(location: Sequence[str | int]) -> str:
+    """`inputs.a.b[0]` for a location in the inputs."""
+    return "inputs" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location)
+
+
+def validation_problems(error: ValidationError, skip_fields: Set[str] = frozenset()) -> list[InputProblem]:
+    """A model's validation error as input problems, leaving out those in the `skip_fields` top-level fields."""
+    return [
+        (input_path(detail["loc"]), detail["msg"])
+        for detail in error.errors()
+        if not (detail["loc"] and detail["loc"][0] in skip_fields)
+    ]

@@ -1,13 +1,16 @@
-"""The tools a workflow step can use, and the checks of a step's inputs against a tool's input schema."""
+"""The tools a workflow step can use, whatever their source, and the checks of a step's inputs against a tool's.
+
+The built-in tools are always here. A Runwire process adds the others when it starts (`install`): its plugins'
+tools and its MCP servers' tools, each source asked on every lookup, so that a server's changed tool list shows at
+once.
+"""
 
 import re
-from collections.abc import Sequence, Set
-from typing import Any
-
-from pydantic import BaseModel, ValidationError
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from runwire.templating.sandbox import contains_template
-from runwire.tools.base import Tool, ToolError, ToolOffer
+from runwire.tools.base import InputProblem, Tool, ToolError, ToolOffer
 from runwire.tools.builtin.delay import DelayTool
 from runwire.tools.builtin.http_request import HttpRequestTool
 from runwire.tools.builtin.json_extract import JsonExtractTool
@@ -15,9 +18,25 @@ from runwire.tools.builtin.llm import LlmTool
 from runwire.tools.builtin.read_url import ReadUrlTool
 from runwire.tools.builtin.template import TemplateTool
 
-__all__ = ["Tool", "all_tools", "get_tool", "input_schema", "literal_input_problems", "offers", "parse_inputs"]
+__all__ = [
+    "AnyTool",
+    "Tool",
+    "ToolSource",
+    "all_tools",
+    "builtin_tools",
+    "get_tool",
+    "input_schema",
+    "install",
+    "listed_tool",
+    "literal_input_problems",
+    "offers",
+    "parse_inputs",
+    "uninstall",
+]
 
-_TOOLS: tuple[Tool, ...] = (
+AnyTool = Tool[Any]
+
+_BUILTIN: tuple[AnyTool, ...] = (
     DelayTool(),
     TemplateTool(),
     JsonExtractTool(),
@@ -25,19 +44,64 @@ _TOOLS: tuple[Tool, ...] = (
     ReadUrlTool(),
     LlmTool(),
 )
-_BY_ID = {tool.id: tool for tool in _TOOLS}
+_BUILTIN_BY_ID = {tool.id: tool for tool in _BUILTIN}
 
 
-def get_tool(tool_id: str) -> Tool | None:
-    return _BY_ID.get(tool_id)
+class ToolSource(Protocol):
+    """Tools from outside the built-in set (plugins, an MCP server manager)."""
+
+    def listed(self) -> list[AnyTool]:
+        """The tools to show in `GET /api/tools`, in a stable order."""
+
+    def find(self, tool_id: str) -> AnyTool | None:
+        """The tool with this id, or a stand-in for one whose source cannot list it yet; None when it has none."""
 
 
-def all_tools() -> list[Tool]:
-    return list(_TOOLS)
+_sources: tuple[ToolSource, ...] = ()
 
 
-def input_schema(tool: Tool) -> dict[str, Any]:
-    return tool.Inputs.model_json_schema()
+def install(source: ToolSource) -> None:
+    global _sources
+    _sources = (*_sources, source)
+
+
+def uninstall(source: ToolSource) -> None:
+    global _sources
+    _sources = tuple(each for each in _sources if each is not source)
+
+
+def builtin_tools() -> list[AnyTool]:
+    return list(_BUILTIN)
+
+
+def get_tool(tool_id: str) -> AnyTool | None:
+    """The tool a step with this `toolId` runs (possibly a stand-in whose `unavailable_reason` says why it cannot)."""
+    found = _BUILTIN_BY_ID.get(tool_id)
+    for source in _sources:
+        if found is not None:
+            break
+        found = source.find(tool_id)
+    return found
+
+
+def all_tools() -> list[AnyTool]:
+    tools = list(_BUILTIN)
+    seen = set(_BUILTIN_BY_ID)
+    for source in _sources:
+        for tool in source.listed():
+            if tool.id not in seen:
+                seen.add(tool.id)
+                tools.append(tool)
+    return tools
+
+
+def listed_tool(tool_id: str) -> AnyTool | None:
+    """The tool of `GET /api/tools` with this id."""
+    return next((tool for tool in all_tools() if tool.id == tool_id), None)
+
+
+def input_schema(tool: AnyTool) -> dict[str, Any]:
+    return tool.input_schema()
 
 
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_-]")
@@ -62,34 +126,15 @@ def offers(tool_ids: Sequence[str]) -> list[ToolOffer]:
     return result
 
 
-def literal_input_problems(tool: Tool, inputs: dict[str, object]) -> list[tuple[str, str]]:
+def literal_input_problems(tool: AnyTool, inputs: dict[str, object]) -> list[InputProblem]:
     """(field path, message) for each way the literal inputs break the tool's schema.
 
     Fields holding a template anywhere are left out: their values are known only when the step runs.
     """
-    try:
-        tool.Inputs.model_validate(inputs)
-    except ValidationError as error:
-        templated = {name for name, value in inputs.items() if contains_template(value)}
-        return _problems(error, skip_fields=templated)
-    return []
+    templated = {name for name, value in inputs.items() if contains_template(value)}
+    return tool.input_problems(inputs, templated)
 
 
-def parse_inputs(tool: Tool, rendered: dict[str, object]) -> BaseModel:
-    """The step's rendered inputs as the tool's input model; ToolError("invalid_inputs") when they do not fit."""
-    try:
-        return tool.Inputs.model_validate(rendered)
-    except ValidationError as error:
-        problems = "; ".join(f"{path}: {message}" for path, message in _problems(error))
-        raise ToolError("invalid_inputs", problems) from None
-
-
-def _problems(error: ValidationError, skip_fields: Set[str] = frozenset()) -> list[tuple[str, str]]:
-    return [
-        (
-            "inputs" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in detail["loc"]),
-            detail["msg"],
-        )
-        for detail in error.errors()
-        if not (detail["loc"] and detail["loc"][0] in skip_fields)
-    ]
+def parse_inputs(tool: AnyTool, rendered: dict[str, object]) -> Any:
+    """The step's rendered inputs as the tool's inputs model; ToolError("invalid_inputs") when they do not fit."""
+    return tool.parse_inputs(rendered)

@@ -9,7 +9,7 @@ from runwire.tools.schemas import ToolList, ToolRead
 router = api_router("/api/tools", "tools")
 
 
-def _read(tool: registry.Tool, settings: Settings) -> ToolRead:
+def _read(tool: registry.AnyTool, settings: Settings) -> ToolRead:
     reason = tool.unavailable_reason(settings)
     return ToolRead(
         id=tool.id,
@@ -29,7 +29,7 @@ def list_tools(auth: CurrentAuth, settings: SettingsDep, _quota: ReadQuota) -> E
 
 @router.get("/{toolId}", response_model=Envelope[ToolRead], response_model_exclude_none=True)
 def get_tool(toolId: str, auth: CurrentAuth, settings: SettingsDep, _quota: ReadQuota) -> Envelope[ToolRead]:
-    tool = registry.get_tool(toolId)
+    tool = registry.listed_tool(toolId)
     if tool is None:
         raise NotFound(f"No tool '{toolId}'.")
     return Envelope(data=_read(tool, settings))

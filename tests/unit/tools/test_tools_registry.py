@@ -9,8 +9,8 @@ from runwire.tools.base import Tool, ToolError
 from tests.helpers import tool
 
 
-def test_all_tools_in_a_stable_order() -> None:
-    assert [each.id for each in registry.all_tools()] == [
+def test_builtin_tools_in_a_stable_order() -> None:
+    assert [each.id for each in registry.builtin_tools()] == [
         "delay",
         "template",
         "json_extract",
@@ -21,7 +21,7 @@ def test_all_tools_in_a_stable_order() -> None:
     assert registry.get_tool("nope") is None
 
 
-@pytest.mark.parametrize("each", registry.all_tools(), ids=lambda each: each.id)
+@pytest.mark.parametrize("each", registry.builtin_tools(), ids=lambda each: each.id)
 def test_every_tool_describes_itself_with_a_json_schema(each: Tool) -> None:
     schema = registry.input_schema(each)
     assert each.name and each.description

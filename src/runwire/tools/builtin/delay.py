@@ -1,6 +1,6 @@
 import asyncio
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from runwire.tools.base import Tool, ToolContext, ToolInputs
 
@@ -11,14 +11,13 @@ class DelayInputs(ToolInputs):
     seconds: float = Field(ge=0, le=3600, description="How long to wait.")
 
 
-class DelayTool(Tool):
+class DelayTool(Tool[DelayInputs]):
     id = "delay"
     name = "Delay"
     description = "Waits for a number of seconds, reporting progress; cancelling the run stops it at once."
     Inputs = DelayInputs
 
-    async def run(self, inputs: BaseModel, ctx: ToolContext) -> dict[str, object]:
-        assert isinstance(inputs, DelayInputs)
+    async def run(self, inputs: DelayInputs, ctx: ToolContext) -> dict[str, object]:
         loop = asyncio.get_running_loop()
         started = loop.time()
         while (remaining := started + inputs.seconds - loop.time()) > 0:

@@ -2,7 +2,7 @@ import contextlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from runwire.tools.base import Tool, ToolContext, ToolInputs
 from runwire.tools.builtin._http import DEFAULT_TIMEOUT_SECONDS, HttpUrl, fetch
@@ -18,7 +18,7 @@ class HttpRequestInputs(ToolInputs):
     )
 
 
-class HttpRequestTool(Tool):
+class HttpRequestTool(Tool[HttpRequestInputs]):
     id = "http_request"
     name = "HTTP request"
     description = (
@@ -27,8 +27,7 @@ class HttpRequestTool(Tool):
     )
     Inputs = HttpRequestInputs
 
-    async def run(self, inputs: BaseModel, ctx: ToolContext) -> dict[str, object]:
-        assert isinstance(inputs, HttpRequestInputs)
+    async def run(self, inputs: HttpRequestInputs, ctx: ToolContext) -> dict[str, object]:
         fetched = await fetch(
             ctx,
             inputs.method,

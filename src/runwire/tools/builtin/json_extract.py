@@ -2,7 +2,7 @@ from typing import Any
 
 import jmespath
 from jmespath.exceptions import JMESPathError
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from runwire.tools.base import Tool, ToolContext, ToolError, ToolInputs
 
@@ -12,14 +12,13 @@ class JsonExtractInputs(ToolInputs):
     expression: str = Field(description="A JMESPath expression, e.g. `items[?price > `10`].name`.")
 
 
-class JsonExtractTool(Tool):
+class JsonExtractTool(Tool[JsonExtractInputs]):
     id = "json_extract"
     name = "JSON extract"
     description = "Picks and reshapes parts of a JSON value with a JMESPath expression."
     Inputs = JsonExtractInputs
 
-    async def run(self, inputs: BaseModel, ctx: ToolContext) -> dict[str, object]:
-        assert isinstance(inputs, JsonExtractInputs)
+    async def run(self, inputs: JsonExtractInputs, ctx: ToolContext) -> dict[str, object]:
         try:
             return {"result": jmespath.compile(inputs.expression).search(inputs.data)}
         except JMESPathError as error:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import openai
 import orjson
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from runwire.config import Settings
 from runwire.tools.base import Tool, ToolContext, ToolError, ToolInputs, ToolOffer
@@ -57,7 +57,7 @@ class _Turn:
     calls: dict[int, _Call] = field(default_factory=dict)
 
 
-class LlmTool(Tool):
+class LlmTool(Tool[LlmInputs]):
     id = "llm"
     name = "LLM"
     description = (
@@ -78,8 +78,7 @@ class LlmTool(Tool):
         ]
         return f"No model is configured: set {' and '.join(missing)}." if missing else None
 
-    async def run(self, inputs: BaseModel, ctx: ToolContext) -> dict[str, object]:
-        assert isinstance(inputs, LlmInputs)
+    async def run(self, inputs: LlmInputs, ctx: ToolContext) -> dict[str, object]:
         settings = ctx.settings
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key is not None else ""
         offers = ctx.offer_tools(inputs.tools) if inputs.tools else []

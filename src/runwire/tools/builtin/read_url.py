@@ -1,4 +1,4 @@
-from pydantic import BaseModel, Field
+from pydantic import Field
 from selectolax.lexbor import LexborHTMLParser
 
 from runwire.tools.base import Tool, ToolContext, ToolError, ToolInputs
@@ -19,14 +19,13 @@ class ReadUrlInputs(ToolInputs):
     )
 
 
-class ReadUrlTool(Tool):
+class ReadUrlTool(Tool[ReadUrlInputs]):
     id = "read_url"
     name = "Read URL"
     description = "Fetches a page and returns its title and readable text; HTML markup, scripts and styles are dropped."
     Inputs = ReadUrlInputs
 
-    async def run(self, inputs: BaseModel, ctx: ToolContext) -> dict[str, object]:
-        assert isinstance(inputs, ReadUrlInputs)
+    async def run(self, inputs: ReadUrlInputs, ctx: ToolContext) -> dict[str, object]:
         fetched = await fetch(ctx, "GET", inputs.url, headers={"accept": "text/html, text/*;q=0.9, */*;q=0.5"})
         media_type = fetched.media_type
         if media_type in _HTML_TYPES:

@@ -1,0 +1,1 @@
+"""Tools from Model Context Protocol servers: the config file, one session per server, and their tools."""
