@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import RATE_LIMIT_ENV, Server, Worker, free_port, signed_in, wait_for, wait_for_status
+from tests.helpers import Server, Worker, free_port, signed_in, wait_for, wait_for_status
 from tests.mcp_servers import HttpMcpServer, marker_says, stdio_server, write_config
-from tests.plugins import install_test_plugins
+from tests.plugins import installed_test_plugins
 
 pytestmark = pytest.mark.slow  # starts `runwire` and MCP server subprocesses
 
@@ -22,8 +22,9 @@ RUNWIRE = str(Path(sys.executable).parent / "runwire")
 
 
 @pytest.fixture(scope="module", autouse=True)
-def test_plugins(tmp_path_factory: pytest.TempPathFactory) -> None:
-    install_test_plugins(tmp_path_factory.mktemp("plugins"))
+def test_plugins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    with installed_test_plugins(tmp_path_factory.mktemp("plugins")):
+        yield
 
 
 def runwire(*arguments: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -110,7 +111,6 @@ def test_two_workers_on_postgresql_each_keep_their_own_sessions(
         "RUNWIRE_DATABASE_URL": postgres_url,
         "RUNWIRE_TOOLS_CONFIG": str(config),
         "MCP_TEST_STARTS": str(starts),
-        **RATE_LIMIT_ENV,
     }
     api = Server(tmp_path / "api", tmp_path / "api.log", env, "--no-executor")
     workers = [Worker(name, tmp_path / f"{name}.log", env) for name in ("w1", "w2")]

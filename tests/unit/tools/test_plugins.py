@@ -1,4 +1,4 @@
-"""Plugins: a package installed into the venv adds tools through the `runwire.tools` entry points; a plugin that
+"""Plugins: an installed package adds tools through the `runwire.tools` entry points; a plugin that
 cannot be loaded is reported and skipped."""
 
 import asyncio
@@ -10,16 +10,16 @@ import pytest
 from runwire.tools import plugins, registry
 from runwire.tools.base import ToolError
 from tests.helpers import RecordingContext
-from tests.plugins import install_test_plugins
+from tests.plugins import installed_test_plugins
 
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[plugins.Plugins]:
-    install_test_plugins(tmp_path_factory.mktemp("plugins"))
-    found = plugins.load(reserved={tool.id for tool in registry.builtin_tools()})
-    registry.install(found)
-    yield found
-    registry.uninstall(found)
+    with installed_test_plugins(tmp_path_factory.mktemp("plugins")):
+        found = plugins.load(reserved={tool.id for tool in registry.builtin_tools()})
+        registry.install(found)
+        yield found
+        registry.uninstall(found)
 
 
 def test_a_plugin_tool_joins_the_registry(loaded: plugins.Plugins) -> None:
