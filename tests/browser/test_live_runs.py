@@ -118,10 +118,18 @@ def test_the_run_page_follows_a_run_live_and_says_what_failed_at_the_top(
     screenshots(page, "run-failed")
 
 
+# Each state lasts long enough to be painted: a state held for a millisecond (a template step's `running`) may
+# arrive in one chunk of the stream with the next and never reach a frame.
+TWO_WAITS = [
+    {"id": "wait", "toolId": "delay", "inputs": {"seconds": 1.0}},
+    {"id": "greet", "toolId": "delay", "dependsOn": ["wait"], "inputs": {"seconds": 0.5}},
+]
+
+
 def test_a_card_moves_within_a_second_of_the_api_over_the_chat_stream(
     web_server: Server, api_user: ApiUser, page_for: Callable[..., Any]
 ) -> None:
-    workflow = api_user.workflow(WAIT_THEN_GREET, name="Greeter")
+    workflow = api_user.workflow(TWO_WAITS, name="Waits")
     chat = api_user.chat()
     if not has_chat_stream(api_user, chat["id"]):
         pytest.skip("this server has no chat stream (GET /api/chats/:chatId/stream of API.md)")
