@@ -48,7 +48,10 @@ async def wait_until_ended(api: Api, chat_ids: list[str], timeout: float) -> dic
             raise RuntimeError(f"runs of {len(pending)} chat(s) still not ended after {timeout:g} s")
         if pending:
             await asyncio.sleep(POLL_SECONDS)
-    failed = [run["id"] for runs in ended.values() for run in runs if run["status"] != "completed"]
+    failed = [run for runs in ended.values() for run in runs if run["status"] != "completed"]
     if failed:
-        raise RuntimeError(f"{len(failed)} run(s) did not complete, e.g. {failed[0]}")
+        example = failed[0]
+        raise RuntimeError(
+            f"{len(failed)} run(s) did not complete, e.g. {example['id']}: {example['status']}, {example['error']}"
+        )
     return ended
