@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     # The longest wait for the model's next bytes (connecting included) before its step fails.
     llm_read_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # `GET /api/metrics` answers only with `Authorization: Bearer <token>`; unset, it answers 404.
+    metrics_token: SecretStr | None = None
 
     @field_validator("allowed_origins", "tool_allowed_hosts", "trusted_proxies", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ from typing import Any
 
 from dbos import DBOS, DBOSConfiguredInstance
 
+from runwire.logs import set_log_context
 from runwire.runs import lifecycle
 from runwire.runs.states import Outcome, Status
 from runwire.runs.steps import StepRunner
@@ -37,6 +38,7 @@ class RunWorkflow(DBOSConfiguredInstance):
 
     @DBOS.workflow(name=WORKFLOW_NAME)
     async def execute_run(self, run_id: str) -> str | None:
+        set_log_context(run_id=run_id, executor_id=self.runner.settings.executor_id)
         plan = await DBOS.run_step_async({"name": "start_run"}, self._start_run, run_id)
         if plan is None:
             return None
