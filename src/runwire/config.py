@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     llm_read_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
     # `GET /api/metrics` answers only with `Authorization: Bearer <token>`; unset, it answers 404.
     metrics_token: SecretStr | None = None
+    # The port `runwire worker` serves /api/metrics, /api/liveness and /api/readiness on; unset, it serves none.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # On SIGTERM: how long running steps and requests may take to finish before the process stops anyway.
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
 
     @field_validator("allowed_origins", "tool_allowed_hosts", "trusted_proxies", mode="before")
     @classmethod

@@ -1,6 +1,6 @@
-"""Liveness (the process serves: no database work) and readiness (the database answers and, in a process that
-executes runs, the executor runs), for orchestrators and load balancers; neither needs a session. Metrics, in
-Prometheus's text format, for a scraper holding RUNWIRE_METRICS_TOKEN."""
+"""Liveness (the process serves: no database work) and readiness (the database answers, the process is not draining
+and, in a process that executes runs, the executor runs), for orchestrators and load balancers; neither needs a
+session. Metrics, in Prometheus's text format, for a scraper holding RUNWIRE_METRICS_TOKEN."""
 
 import hmac
 from datetime import UTC, datetime
@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from runwire import metrics
 from runwire.db import Database
 from runwire.deps import get_database, get_settings
+from runwire.drain import Drain
 from runwire.errors import error_response
 from runwire.openapi import also_answers
 from runwire.routing import api_router
@@ -39,6 +40,9 @@ async def readiness(request: Request) -> Response:
         await run_in_threadpool(get_database(request).ping)
     except Exception:
         return error_response(503, "Not ready: the database does not answer.")
+    drain: Drain | None = getattr(request.app.state, "drain", None)
+    if drain is not None and drain.begun:
+        return error_response(503, "Not ready: the process is draining before it stops.")
     executor: Executor = request.app.state.executor
     problem = executor.not_ready()
     if problem is not None:

@@ -109,3 +109,7 @@ class QueueWaker:
     def wake(self) -> None:
         assert isinstance(self._event, _WakeableEvent)
         self._event.wake()
+
+    def stop(self) -> None:
+        """Stop DBOS's queue threads (the event is their stop event): this process dequeues no further workflow."""
+        self._event.set()
