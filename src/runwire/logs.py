@@ -102,10 +102,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler `configure_logging` installs, and replaces when called again (other handlers stay)."""
+
+
 def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(traceback=level.upper() == "DEBUG"))
     root = logging.getLogger("runwire")
-    root.handlers[:] = [handler]
+    root.handlers[:] = [handler, *(kept for kept in root.handlers if not isinstance(kept, _StderrHandler))]
     root.setLevel(level.upper())
     root.propagate = False
