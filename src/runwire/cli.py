@@ -133,14 +133,18 @@ def db_upgrade(args: argparse.Namespace) -> None:
     print(f"database is at the newest schema: {engine.url.render_as_string(hide_password=True)}")
 
 
+def _add_serving_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 3026)")
+    parser.add_argument("--data-dir", type=Path, help="where the embedded SQLite files live (default ./.runwire)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runwire", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve_parser = commands.add_parser("serve", help="run the HTTP API and the executor")
-    serve_parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve_parser.add_argument("--port", type=int, help="port to listen on (default 3026)")
-    serve_parser.add_argument("--data-dir", type=Path, help="where the embedded SQLite files live (default ./.runwire)")
+    _add_serving_arguments(serve_parser)
     serve_parser.add_argument("--no-executor", action="store_true", help="serve the API only; execute no runs")
     serve_parser.set_defaults(handler=serve)
 
@@ -149,9 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker_parser.set_defaults(handler=worker)
 
     check_parser = commands.add_parser("check", help="check the settings, data dir, port and databases; serve nothing")
-    check_parser.add_argument("--host", help="address serve would listen on (default 127.0.0.1)")
-    check_parser.add_argument("--port", type=int, help="port serve would listen on (default 3026)")
-    check_parser.add_argument("--data-dir", type=Path, help="where the embedded SQLite files live")
+    _add_serving_arguments(check_parser)
     check_parser.add_argument("--no-port", action="store_true", help="skip the port (for a worker, or a running serve)")
     check_parser.set_defaults(handler=check)
 

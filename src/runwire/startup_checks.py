@@ -16,7 +16,7 @@ import sqlite3
 import tempfile
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -322,24 +322,27 @@ def _open_sqlite(file: Path) -> None:
         connection.close()
 
 
-def check_database(settings: Settings) -> Check:
-    """Runwire's database answers, takes the credentials, and has no migration newer than this release's."""
-    name = "database"
-    url = settings.resolved_database_url
-    variable = _database_variable(settings)
+def _check_reachable(name: str, url: str, variable: str, inspect: Callable[[Engine], str]) -> Check:
+    """A database answers, takes the credentials, and `inspect` finds it fit (a note) or raises a Problem."""
     try:
         file = _sqlite_file(url)
         if file is not None and not file.exists():
             return Check(name, note=f"{_shown(url)} (created at start)")
         if file is not None:
             _open_sqlite(file)
-        with _engine(url) as engine:
-            note = migration_state(engine)
+        with _engine(_sqlalchemy_url(url)) as engine:
+            note = inspect(engine)
     except Problem as problem:
         return Check(name, problem)
     except (sa.exc.SQLAlchemyError, sqlite3.Error, OSError) as error:
         return Check(name, database_problem(error, url, variable))
     return Check(name, note=f"{_shown(url)}: {note}")
+
+
+def check_database(settings: Settings) -> Check:
+    """Runwire's database answers, takes the credentials, and has no migration newer than this release's."""
+    url = settings.resolved_database_url
+    return _check_reachable("database", url, _database_variable(settings), migration_state)
 
 
 def migration_state(engine: Engine) -> str:
@@ -367,29 +370,20 @@ def migration_state(engine: Engine) -> str:
 
 def check_dbos_database(settings: Settings) -> Check:
     """DBOS's system database answers, takes the credentials, and is not newer than this DBOS."""
-    name = "DBOS system database"
     url = settings.resolved_dbos_url
-    variable = _dbos_variable(settings)
-    try:
-        file = _sqlite_file(url)
-        if file is not None and not file.exists():
-            return Check(name, note=f"{_shown(url)} (created at start)")
-        if file is not None:
-            _open_sqlite(file)
-        with _engine(_sqlalchemy_url(url)) as engine:
-            recorded, newest = dbos_adapter.system_database_versions(engine)
-    except (sa.exc.SQLAlchemyError, sqlite3.Error, OSError) as error:
-        return Check(name, database_problem(error, url, variable))
+    return _check_reachable("DBOS system database", url, _dbos_variable(settings), dbos_state)
+
+
+def dbos_state(engine: Engine) -> str:
+    """Where DBOS's system database is against this DBOS's migrations; a Problem when it is newer."""
+    recorded, newest = dbos_adapter.system_database_versions(engine)
     if recorded > newest:
-        problem = Problem(
-            f"DBOS's system database ({_shown(url)}) is at DBOS migration {recorded}, newer than this release's "
-            f"DBOS knows ({newest}).",
+        raise Problem(
+            f"DBOS's system database is at DBOS migration {recorded}, newer than this release's DBOS knows ({newest}).",
             "Run a release at least as new as the one that migrated it, or point "
             "RUNWIRE_DBOS_SYSTEM_DATABASE_URL at another database.",
         )
-        return Check(name, problem)
-    state = "empty (start-up creates its tables)" if recorded == 0 else f"DBOS migration {recorded} of {newest}"
-    return Check(name, note=f"{_shown(url)}: {state}")
+    return "empty (start-up creates its tables)" if recorded == 0 else f"DBOS migration {recorded} of {newest}"
 
 
 # The tools config
