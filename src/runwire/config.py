@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     default_step_timeout_seconds: float = Field(default=300, gt=0)
     retry_backoff_seconds: float = Field(default=1.0, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # `GET /api/metrics` answers only with `Authorization: Bearer <token>`; unset, it answers 404.
+    metrics_token: SecretStr | None = None
+    # The port `runwire worker` serves /api/metrics, /api/liveness and /api/readiness on; unset, it serves none.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # On SIGTERM: how long running steps and requests may take to finish before the process stops anyway.
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
     template_timeout_seconds: float = Field(default=2.0, gt=0, le=300)
     template_memory_mb: int = Field(default=256, ge=16)
     template_workers: int = Field(default=4, ge=1, le=64)
@@ -62,12 +68,6 @@ class Settings(BaseSettings):
     llm_model: str | None = None
     # The longest wait for the model's next bytes (connecting included) before its step fails.
     llm_read_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
-    # `GET /api/metrics` answers only with `Authorization: Bearer <token>`; unset, it answers 404.
-    metrics_token: SecretStr | None = None
-    # The port `runwire worker` serves /api/metrics, /api/liveness and /api/readiness on; unset, it serves none.
-    metrics_port: int | None = Field(default=None, ge=1, le=65535)
-    # On SIGTERM: how long running steps and requests may take to finish before the process stops anyway.
-    shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
 
     @field_validator("allowed_origins", "tool_allowed_hosts", "trusted_proxies", mode="before")
     @classmethod

@@ -107,11 +107,12 @@ _request_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
     """Count an answered request. `route` must be a route template (or a fixed name), never a path."""
+    if method not in _METHODS:
+        method = "other"  # a client chooses the method: an unknown one must not add a series (or a key here)
     key = (route, method, status)
     children = _request_children.get(key)
     if children is None:
-        label = method if method in _METHODS else "other"
-        children = (REQUESTS.labels(route, label, str(status)), REQUEST_SECONDS.labels(route, label))
+        children = (REQUESTS.labels(route, method, str(status)), REQUEST_SECONDS.labels(route, method))
         _request_children[key] = children
     children[0].inc()
     children[1].observe(seconds)

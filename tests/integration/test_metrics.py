@@ -163,3 +163,12 @@ def test_model_calls_and_tokens_are_counted(
             before, "runwire_model_tokens_total", kind=kind
         )
     assert_no_user_data(client.get("/api/metrics", headers=AUTH).text)
+
+
+def test_a_method_or_path_a_client_makes_up_adds_no_series(client: TestClient, token: str) -> None:
+    for number in range(3):
+        client.request(f"BREW{number}", f"/api/made-up-{number}")
+        client.get(f"/api/made-up-{number}/{USER_TEXT}")
+    text = client.get("/api/metrics", headers=AUTH).text
+    assert "BREW" not in text and "made-up" not in text
+    assert 'runwire_http_requests_total{method="other",route="<unmatched>"' in text
