@@ -32,6 +32,7 @@ from runwire.runs.states import Status
 from runwire.templating.renderer import TemplateRenderer
 from tests.factories import fresh_postgres_database, make_settings
 from tests.helpers import sign_up
+from tests.log_secrets import suite_log_secrets  # noqa: F401  (every log line of the session searched for secrets)
 
 BACKENDS = ("sqlite", "postgresql")
 UNFINISHED_DBOS_STATUSES = ["PENDING", "ENQUEUED"]

@@ -40,6 +40,8 @@ TEST_DEFAULTS = {
     "rate_limit_writes_per_minute": 100_000,
     "database_pool_size": 4,
     "dbos_pool_size": 3,
+    # A test server stopped mid-step drains for a few seconds at most (tests of the drain set their own).
+    "shutdown_grace_seconds": 5,
 }
 
 

@@ -1,21 +1,24 @@
-"""`runwire serve | worker | recover | db upgrade | tools list | tools refresh`."""
+"""`runwire serve | worker | check | recover | db upgrade | tools list | tools refresh`."""
 
 import argparse
 import logging
-import signal
+import os
+import socket
 import sys
 import threading
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-import uvicorn
 from dbos import DBOS
 
-from runwire import migrate
+from runwire import migrate, startup_checks
 from runwire.config import Settings, process_environment
 from runwire.db import Database, create_db_engine
+from runwire.drain import Drain, handle_signals
 from runwire.logs import configure_logging
+from runwire.serving import DrainingServer, serve_in_thread
 from runwire.tools.mcp import config as tools_config
 
 log = logging.getLogger("runwire.cli")
@@ -23,7 +26,25 @@ log = logging.getLogger("runwire.cli")
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {key: value for key in ("host", "port", "data_dir") if (value := getattr(args, key, None)) is not None}
-    return Settings(**overrides)
+    return startup_checks.load_settings(**overrides)
+
+
+def _checked(settings: Settings, *, port: int | None) -> socket.socket | None:
+    """Run the start-up checks and raise every problem found. With a `port`, return a socket listening on it (held
+    from now on, so that no other process takes it while this one starts)."""
+    checks = startup_checks.run_checks(settings, port=False, create_data_dir=True)
+    problems = [check.problem for check in checks if check.problem is not None]
+    sock = None
+    if port is not None:
+        try:
+            sock = startup_checks.bind_port(settings.host, port)
+        except startup_checks.Problem as problem:
+            problems.insert(0, problem)
+    if problems:
+        if sock is not None:
+            sock.close()
+        raise startup_checks.Problems(problems)
+    return sock
 
 
 def _refuse(message: str) -> NoReturn:
@@ -43,28 +64,63 @@ def serve(args: argparse.Namespace) -> None:
     from runwire.main import create_app
 
     settings = _settings(args)
-    _check_tools_config(settings)
+    configure_logging(settings.log_level)
+    sock = _checked(settings, port=settings.port)
+    assert sock is not None
     app = create_app(settings, run_executor=not args.no_executor)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    server = DrainingServer(app, settings, app.state.drain)
+    try:
+        server.run(sockets=[sock])
+    except SystemExit:
+        failure = getattr(app.state, "startup_failure", None)
+        if server.started or failure is None:
+            raise
+        raise failure from None
 
 
 def worker(args: argparse.Namespace) -> None:
+    from runwire.main import create_worker_app
     from runwire.runtime import Runtime
 
     settings = _settings(args)
-    _check_tools_config(settings)
     configure_logging(settings.log_level)
+    sock = _checked(settings, port=settings.metrics_port)
+    drain = Drain(settings.shutdown_grace_seconds)
     stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stopping.set())
+    handle_signals(drain, stopping)
     runtime = Runtime(settings, execute=True)
     runtime.start()
+    drain.on_begin(runtime.begin_drain)
+    endpoints = None if sock is None else serve_in_thread(create_worker_app(settings, runtime, drain), settings, sock)
     log.info("worker started", extra={"executor_id": settings.executor_id})
     try:
         stopping.wait()
+        drain.begin()
     finally:
-        runtime.stop()
+        runtime.stop(drain.deadline if drain.begun else None)
+        if endpoints is not None:
+            endpoints.stop()
     log.info("worker stopped", extra={"executor_id": settings.executor_id})
+
+
+def check(args: argparse.Namespace) -> None:
+    """Every start-up check, each printed with ok or its problem; exit status 1 when any failed."""
+    try:
+        settings = _settings(args)
+    except startup_checks.Problems as failed:
+        for problem in failed.problems:
+            print(f"FAIL  settings: {problem.what}\n        {problem.fix}")
+        sys.exit(1)
+    checks = [
+        startup_checks.Check("settings", note="every RUNWIRE_* value is allowed"),
+        *startup_checks.run_checks(settings, port=not args.no_port, create_data_dir=False),
+    ]
+    for each in checks:
+        if each.problem is None:
+            print(f"ok    {each.name}: {each.note}")
+        else:
+            print(f"FAIL  {each.name}: {each.problem.what}\n        {each.problem.fix}")
+    sys.exit(0 if all(each.ok for each in checks) else 1)
 
 
 def recover(args: argparse.Namespace) -> None:
@@ -153,20 +209,29 @@ def _print_tools(settings: Settings, *, refreshed: bool, wait: float) -> None:
         print(str(failure))
 
 
+def _add_serving_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 3026)")
+    parser.add_argument("--data-dir", type=Path, help="where the embedded SQLite files live (default ./.runwire)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runwire", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve_parser = commands.add_parser("serve", help="run the HTTP API and the executor")
-    serve_parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve_parser.add_argument("--port", type=int, help="port to listen on (default 3026)")
-    serve_parser.add_argument("--data-dir", type=Path, help="where the embedded SQLite files live (default ./.runwire)")
+    _add_serving_arguments(serve_parser)
     serve_parser.add_argument("--no-executor", action="store_true", help="serve the API only; execute no runs")
     serve_parser.set_defaults(handler=serve)
 
     worker_parser = commands.add_parser("worker", help="execute runs only (no HTTP); set RUNWIRE_EXECUTOR_ID")
     worker_parser.add_argument("--data-dir", type=Path, help="where the embedded SQLite files live")
     worker_parser.set_defaults(handler=worker)
+
+    check_parser = commands.add_parser("check", help="check the settings, data dir, port and databases; serve nothing")
+    _add_serving_arguments(check_parser)
+    check_parser.add_argument("--no-port", action="store_true", help="skip the port (for a worker, or a running serve)")
+    check_parser.set_defaults(handler=check)
 
     recover_parser = commands.add_parser("recover", help="put a dead executor's unfinished runs back on the queue")
     recover_parser.add_argument("--executor", required=True, help="the RUNWIRE_EXECUTOR_ID of the dead process")
@@ -195,5 +260,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Run a command. A failure is printed as what went wrong and what to do, in a line or two each (the traceback
+    only with RUNWIRE_LOG_LEVEL=DEBUG), and ends the process with status 2 for a problem the checks name, else 1."""
     args = build_parser().parse_args(argv)
-    args.handler(args)
+    try:
+        args.handler(args)
+    except Exception as error:
+        _fail(args, error)
+
+
+def _fail(args: argparse.Namespace, error: Exception) -> None:
+    command = " ".join(filter(None, (args.command, getattr(args, "db_command", None))))
+    for handler in logging.getLogger("runwire").handlers:
+        handler.flush()
+    for problem in startup_checks.explain(error, _settings_or_none(args)):
+        print(f"runwire {command}: {problem.what}\n  {problem.fix}", file=sys.stderr)
+    if os.environ.get("RUNWIRE_LOG_LEVEL", "").strip().upper() == "DEBUG":
+        traceback.print_exception(error, file=sys.stderr)
+    sys.stderr.flush()
+    # Threads a half-started process left running (DBOS's) must not keep it alive.
+    os._exit(2 if isinstance(error, startup_checks.Problem | startup_checks.Problems) else 1)
+
+
+def _settings_or_none(args: argparse.Namespace) -> Settings | None:
+    try:
+        return _settings(args)
+    except startup_checks.Problems:
+        return None

@@ -4,7 +4,7 @@ import os
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RUNWIRE_", extra="ignore")
 
     host: str = "127.0.0.1"
-    port: int = 3026
+    port: int = Field(default=3026, ge=0, le=65535)
     data_dir: Path = Path(".runwire")
     database_url: str | None = None
     dbos_system_database_url: str | None = None
@@ -41,7 +41,13 @@ class Settings(BaseSettings):
     queue_poll_seconds: float = Field(default=1.0, gt=0)
     default_step_timeout_seconds: float = Field(default=300, gt=0)
     retry_backoff_seconds: float = Field(default=1.0, ge=0)
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    # `GET /api/metrics` answers only with `Authorization: Bearer <token>`; unset, it answers 404.
+    metrics_token: SecretStr | None = None
+    # The port `runwire worker` serves /api/metrics, /api/liveness and /api/readiness on; unset, it serves none.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # On SIGTERM: how long running steps and requests may take to finish before the process stops anyway.
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0, le=3600)
     template_timeout_seconds: float = Field(default=2.0, gt=0, le=300)
     template_memory_mb: int = Field(default=256, ge=16)
     template_workers: int = Field(default=4, ge=1, le=64)
@@ -75,6 +81,11 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -12,6 +12,7 @@ from runwire.chats.router import router as chats_router
 from runwire.config import Settings
 from runwire.db import request_slots
 from runwire.deps import request_is_authorised
+from runwire.drain import Drain
 from runwire.errors import install_error_handlers
 from runwire.health import router as health_router
 from runwire.logs import configure_logging
@@ -31,11 +32,18 @@ from runwire.workflows.router import router as workflows_router
 def create_app(settings: Settings | None = None, *, run_executor: bool = True) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
+    # Begun by `runwire serve` on SIGTERM (cli.py); the lifespan's end then lets running steps finish first.
+    drain = Drain(settings.shutdown_grace_seconds)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = Runtime(settings, execute=run_executor)
-        await run_in_threadpool(runtime.start)
+        try:
+            await run_in_threadpool(runtime.start)
+        except Exception as exc:
+            app.state.startup_failure = exc  # explained by `runwire serve` (startup_checks.explain)
+            raise
+        drain.on_begin(runtime.begin_drain)
         app.state.settings, app.state.database, app.state.executor = settings, runtime.database, runtime.executor
         app.state.hub = runtime.hub
         cache = ListCache(settings.list_cache_bytes)
@@ -44,7 +52,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
         try:
             yield
         finally:
-            await run_in_threadpool(runtime.stop)
+            await run_in_threadpool(runtime.stop, drain.deadline if drain.begun else None)
 
     app = FastAPI(
         title="Runwire",
@@ -54,6 +62,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
         redoc_url=None,
     )
     app.state.rate_limits = Rules.from_settings(settings)
+    app.state.drain = drain
     # Routes are matched in order: the health checks and the seed endpoint first, since they are the hottest.
     for router in (
         health_router,
@@ -68,5 +77,17 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     app.include_router(web_router)  # last: it answers every GET outside /api/ that no API route took
     install_error_handlers(app, request_is_authorised=request_is_authorised)
     install_openapi(app)
+    app.add_middleware(RequestMiddleware, allowed_origins=settings.origins, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def create_worker_app(settings: Settings, runtime: Runtime, drain: Drain) -> FastAPI:
+    """What `runwire worker` serves on RUNWIRE_METRICS_PORT: its liveness, readiness and metrics, nothing else. The
+    worker starts and stops `runtime` itself."""
+    app = FastAPI(title="Runwire worker", openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.settings, app.state.database, app.state.executor = settings, runtime.database, runtime.executor
+    app.state.drain = drain
+    app.include_router(health_router)
+    install_error_handlers(app, request_is_authorised=request_is_authorised)
     app.add_middleware(RequestMiddleware, allowed_origins=settings.origins, max_body_bytes=settings.max_body_bytes)
     return app

@@ -1,4 +1,5 @@
-"""The ASGI layer every request passes: request id, cross-site write guard, access log, last-resort 500."""
+"""The ASGI layer every request passes: request id, cross-site write guard, access log and request metrics,
+last-resort 500."""
 
 import logging
 import re
@@ -8,7 +9,9 @@ import uuid
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from runwire import metrics
 from runwire.errors import error_response, unexpected_error_response
+from runwire.logs import set_log_context
 
 access_log = logging.getLogger("runwire.access")
 error_log = logging.getLogger("runwire.errors")
@@ -82,6 +85,7 @@ class RequestMiddleware:
         headers = Headers(scope=scope)
         request_id = _request_id(headers)
         scope.setdefault("state", {})["request_id"] = request_id
+        set_log_context(request_id=request_id)  # this request's task (and its threads) only
         response = {"status": 500, "started": False}
 
         async def send_with_request_id(message: Message) -> None:
@@ -108,13 +112,16 @@ class RequestMiddleware:
                 await unexpected_error_response()(scope, receive, send_with_request_id)
         finally:
             route = scope.get("route")
+            path = getattr(route, "path", None) or "<unmatched>"
+            seconds = time.perf_counter() - started
+            metrics.observe_request(path, scope["method"], response["status"], seconds)
             access_log.info(
                 "request",
                 extra={
                     "request_id": request_id,
                     "method": scope["method"],
-                    "path": getattr(route, "path", None) or "<unmatched>",
+                    "path": path,
                     "status": response["status"],
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(seconds * 1000, 2),
                 },
             )

@@ -59,7 +59,14 @@ class Runtime:
             raise
         self.mcp.wait_started(self.settings.tools_startup_wait_seconds - (time.monotonic() - started))
 
-    def stop(self) -> None:
+    def begin_drain(self) -> None:
+        """Take no new run (see `drain.py`)."""
+        self.executor.begin_drain()
+
+    def stop(self, drain_deadline: float | None = None) -> None:
+        """Stop; with a `drain_deadline` (on `time.monotonic()`'s clock), first let running steps finish until then."""
+        if drain_deadline is not None:
+            self.executor.drain(drain_deadline)
         self.executor.stop()
         if self._listener is not None:
             self._listener.stop()

@@ -7,7 +7,9 @@ import time
 from dbos import DBOS
 from dbos import _dbos as dbos_internals
 from dbos._dbos import _get_or_create_dbos_registry
+from dbos._migration import get_migration_versions, get_sqlite_migration_versions
 from dbos._queue import queue_thread
+from sqlalchemy.engine import Engine
 
 QUEUE_WORKER_THREAD_PREFIX = "queue-worker-"
 
@@ -17,6 +19,13 @@ def recover_pending_workflows(executor_ids: list[str]) -> list[str]:
     entry point for another executor's workflows); returns their ids."""
     handles = DBOS._recover_pending_workflows(executor_ids)
     return [handle.get_workflow_id() for handle in handles]
+
+
+def system_database_versions(engine: Engine) -> tuple[int, int]:
+    """The migration version DBOS's system database is at, and the newest this DBOS knows (0: no schema yet)."""
+    if engine.dialect.name == "sqlite":
+        return get_sqlite_migration_versions(engine)
+    return get_migration_versions(engine, "dbos", use_listen_notify=True)
 
 
 def queue_listened(queue_name: str) -> bool:
@@ -100,3 +109,7 @@ class QueueWaker:
     def wake(self) -> None:
         assert isinstance(self._event, _WakeableEvent)
         self._event.wake()
+
+    def stop(self) -> None:
+        """Stop DBOS's queue threads (the event is their stop event): this process dequeues no further workflow."""
+        self._event.set()

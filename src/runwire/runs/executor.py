@@ -6,6 +6,7 @@
 """
 
 import logging
+import time
 import uuid
 
 import sqlalchemy as sa
@@ -28,6 +29,8 @@ log = logging.getLogger("runwire.executor")
 APP_NAME = "runwire"
 QUEUE_NAME = "runwire-runs"
 MAX_DBOS_PRIORITY = 2**31 - 1
+# How long runs stopped at the end of a drain may take to unwind before they are put back on the queue.
+STOP_RUNS_SECONDS = 5.0
 ENDED_DBOS_STATUSES = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
 
 
@@ -58,13 +61,15 @@ class InProcessExecutor:
         runner = StepRunner(settings, database, self.renderer, hub.running_tasks)
         self._workflow = RunWorkflow(runner, max_parallel=settings.max_parallel_steps)
         self._dbos_engine = _DbosEngine(settings)
+        self._waker: dbos_adapter.QueueWaker | None = None
 
     def start(self) -> None:
         self.renderer.start()
         self.launch(listen=True)
         # Queued runs wake the queue (this process's, and on PostgreSQL every executor's through NOTIFY); polling
         # every `queue_poll_seconds` is only the fallback.
-        self.hub.wake_queue = dbos_adapter.make_queues_wakeable().wake
+        self._waker = dbos_adapter.make_queues_wakeable()
+        self.hub.wake_queue = self._waker.wake
         dbos_adapter.wait_until_queue_listened(QUEUE_NAME, timeout=3.0)
         self._settle_leftover_runs()
 
@@ -90,6 +95,31 @@ class InProcessExecutor:
             on_conflict="always_update",
         )
 
+    def begin_drain(self) -> None:
+        """Take no new run and start no further step (see `drain.py`); from any thread."""
+        self._workflow.draining = True
+        if self._waker is not None:
+            self._waker.stop()
+
+    def drain(self, deadline: float) -> None:
+        """Wait until no run executes here but those waiting for the process to stop, or until `deadline` (on
+        `time.monotonic()`'s clock); then stop the runs left (one still executing a step is stopped as by a crash)
+        and put them back on the run queue, where a live executor, or this one's restart, resumes them."""
+        while self._workflow.busy and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for run_id in sorted(self._workflow.busy):
+            log.warning("run stopped mid-step: the grace ended", extra={"run_id": run_id})
+        left = self._workflow.stop_runs()
+        stopped_by = time.monotonic() + STOP_RUNS_SECONDS
+        while (self._workflow.busy or self._workflow.parked) and time.monotonic() < stopped_by:
+            time.sleep(0.02)
+        if left:
+            handed = self.recover(self.settings.executor_id)
+            log.info(
+                "drained: runs left unfinished are back on the run queue",
+                extra={"runs": len(handed), "executor_id": self.settings.executor_id},
+            )
+
     def stop(self) -> None:
         self.hub.wake_queue = None
         DBOS.destroy()
@@ -99,6 +129,8 @@ class InProcessExecutor:
 
     def not_ready(self) -> str | None:
         """Why this executor cannot take runs now, or None."""
+        if self._workflow.draining:
+            return "the executor is draining before it stops"
         if not dbos_adapter.queue_listened(QUEUE_NAME):
             return "the executor is not listening on the run queue"
         return None
@@ -153,6 +185,12 @@ class QueueClient:
 
     def not_ready(self) -> str | None:
         return None if self._client is not None else "the run queue client is not started"
+
+    def begin_drain(self) -> None:
+        """Nothing to drain: this process executes no run."""
+
+    def drain(self, deadline: float) -> None:
+        """Nothing to drain: this process executes no run."""
 
     def enqueue(self, run: Enqueued) -> None:
         assert self._client is not None, "the queue client is not started"

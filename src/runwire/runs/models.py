@@ -10,8 +10,23 @@ from runwire.db import Base, JSONType
 
 class WorkflowRun(Base):
     __tablename__ = "workflow_run"
-    # (chat_id, chat_seq) serves the run list: chat_seq is request order, which created_at can tie on.
-    __table_args__ = (sa.UniqueConstraint("chat_id", "chat_seq"),)
+    # (chat_id, chat_seq) serves the run list: chat_seq is request order, which created_at can tie on. The partial
+    # indexes of pending and running runs serve the queue's metrics (runs/queue_stats.py) at any volume.
+    __table_args__ = (
+        sa.UniqueConstraint("chat_id", "chat_seq"),
+        sa.Index(
+            "ix_workflow_run_pending_created_at",
+            "created_at",
+            sqlite_where=sa.text("status = 'pending'"),
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
+        sa.Index(
+            "ix_workflow_run_running_chat_id",
+            "chat_id",
+            sqlite_where=sa.text("status = 'running'"),
+            postgresql_where=sa.text("status = 'running'"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     chat_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("chat.id", ondelete="CASCADE"))

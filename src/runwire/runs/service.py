@@ -11,7 +11,7 @@ from runwire.chats import service as chats_service
 from runwire.chats.models import Chat
 from runwire.db import utcnow
 from runwire.errors import Conflict, NotFound
-from runwire.runs import transitions
+from runwire.runs import telemetry, transitions
 from runwire.runs.models import StepRun, WorkflowRun
 from runwire.runs.schemas import RunCreate
 from runwire.runs.signals import Signal, raise_signal
@@ -68,6 +68,7 @@ def create_run(chat: Chat, data: RunCreate, *, user_id: uuid.UUID, enqueue: Enqu
         )
     session.flush()
     enqueue(Enqueued(run_id=run.id, chat_id=chat.id, chat_seq=run.chat_seq))
+    telemetry.run_created(run.id, chat.id, workflow.id, session=session)
     raise_signal(Signal.QUEUE_CHANGED, run.id, session=session)
     return run
 

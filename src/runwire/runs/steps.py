@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from runwire.config import Settings
 from runwire.db import Database
 from runwire.jsonlimits import json_problems
+from runwire.logs import set_log_context
 from runwire.runs import lifecycle
 from runwire.runs.cancellation import RunningTasks
 from runwire.runs.deltas import OutputDeltas
@@ -80,6 +81,7 @@ class StepRunner:
     async def run(self, run_id_text: str, step: lifecycle.PlannedStep) -> Status:
         """One DAG step, start to end: the body of the DBOS step drawn for it. Returns the step's final status."""
         run_id = uuid.UUID(run_id_text)
+        set_log_context(step_id=step["id"], tool_id=step["toolId"], attempt=1)  # this step's task only
         loop = asyncio.get_running_loop()
         # The run's deadline, on the loop's clock (None: no run timeout).
         deadline = None if step["deadline"] is None else loop.time() + step["deadline"] - time.time()
@@ -143,6 +145,7 @@ class StepRunner:
         for attempt in range(retries + 1):
             if attempt > 0 and not await self.write(lifecycle.start_retry, run_id, step["id"]):
                 raise asyncio.CancelledError
+            set_log_context(attempt=attempt + 1)
             try:
                 # The step's timeout bounds rendering its inputs too.
                 async with asyncio.timeout(timeout):

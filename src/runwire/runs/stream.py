@@ -14,7 +14,9 @@ import orjson
 import sqlalchemy as sa
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Message, Receive, Scope, Send
 
+from runwire import metrics
 from runwire.db import Database
 from runwire.runs.models import RunEvent, WorkflowRun
 from runwire.runs.notifier import RunNotifier
@@ -39,9 +41,31 @@ def _events_after(database: Database, run_id: uuid.UUID, after: int) -> tuple[li
     return events, is_final(status) and delivered >= last_seq
 
 
+class CountedEventSourceResponse(EventSourceResponse):
+    """Counted in the open streams metric while it is open; ended cleanly when the server stops it (sse-starlette
+    leaves it unterminated), so that a client sees the end of the stream and reconnects with its Last-Event-ID."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = {"started": False, "ended": False}
+
+        async def tracked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                state["ended"] = True
+            await send(message)
+
+        with metrics.OPEN_STREAMS.track_inprogress():
+            await super().__call__(scope, receive, tracked)
+        if state["started"] and not state["ended"]:
+            with contextlib.suppress(Exception):  # the client may be gone already
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 def sse_response(events: AsyncIterator[dict[str, Any]]) -> EventSourceResponse:
-    """A stream's events as a response: a ping comment every PING_SECONDS, and neither caching nor proxy buffering."""
-    return EventSourceResponse(
+    """A stream's events as a response: a ping comment every PING_SECONDS, and neither caching nor proxy buffering.
+    On SIGTERM, sse-starlette ends it (see serving.py): the client reconnects elsewhere with its Last-Event-ID."""
+    return CountedEventSourceResponse(
         events,
         ping=PING_SECONDS,
         ping_message_factory=lambda: ServerSentEvent(comment="ping"),

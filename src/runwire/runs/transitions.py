@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from runwire.chats.models import Chat
 from runwire.db import utcnow
 from runwire.messages import service as messages_service
-from runwire.runs import replies
+from runwire.runs import replies, telemetry
 from runwire.runs.models import RunEvent, StepRun, WorkflowRun
 from runwire.runs.signals import Signal, raise_signal
 from runwire.runs.states import FINAL, RUN_MOVES, STEP_MOVES, Outcome, Status, judge
@@ -49,7 +49,7 @@ _LOCK_RUN = (
     .with_for_update()
 )
 _UPDATE_CHAT_SEQ = sa.update(_CHATS).where(_CHATS.c.id == sa.bindparam("chat_key"))
-_READ_STEP = sa.select(_STEPS.c.status, _STEPS.c.tool_id).where(
+_READ_STEP = sa.select(_STEPS.c.status, _STEPS.c.tool_id, _STEPS.c.started_at, _STEPS.c.attempts).where(
     _STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.step_id == sa.bindparam("step_key")
 )
 _UPDATE_RUN = sa.update(_RUNS).where(_RUNS.c.id == sa.bindparam("run_key"))
@@ -194,6 +194,16 @@ def transition_step(
     if refused is not None:
         return Moved(refused, Status(step.status))
     _move_step(run, step_id, step.tool_id, target, output=output, error=error, session=session)
+    telemetry.step_moved(
+        run_id,
+        step_id,
+        step.tool_id,
+        target,
+        started_at=step.started_at,
+        now=run.now,
+        attempts=step.attempts,
+        session=session,
+    )
     if target is Status.FAILED:
         assert error is not None, "a step fails with an error"
         failure = ErrorInfo(code="step_failed", message=f"Step '{step_id}' failed: {error.message}")
@@ -206,6 +216,7 @@ def _move_run(
     run: LockedRun, target: Status, error: ErrorInfo | None, *, session: Session, reply: str | None = None
 ) -> None:
     run.status = run.changes["status"] = target.value
+    telemetry.run_moved(run.id, target, session=session)
     if target is Status.RUNNING:
         run.changes["started_at"] = run.now
         run.emit("run_started", {"runId": str(run.id), "workflowId": str(run.workflow_id)})

@@ -7,15 +7,22 @@ A lone step in flight is awaited as it is: nothing there to decide, so nothing t
 
 The workflow is a method of a DBOS configured instance, which carries what the process runs steps with; DBOS records
 the instance's name with each run and finds it again on recovery.
+
+A draining executor (`drain.py`) starts no further step: its runs finish the steps in flight, then wait, unfinished,
+for the process to stop and the next executor to resume them. While draining, steps in flight are awaited without a
+checkpoint, and a run that awaited more than one that way waits too rather than finishing: nothing a replay would not
+decide the same way is recorded.
 """
 
 import asyncio
 import logging
 import uuid
-from typing import Any
+from typing import Any, NoReturn
 
 from dbos import DBOS, DBOSConfiguredInstance
 
+from runwire import metrics
+from runwire.logs import set_log_context
 from runwire.runs import lifecycle
 from runwire.runs.states import Outcome, Status
 from runwire.runs.steps import StepRunner
@@ -33,10 +40,46 @@ class RunWorkflow(DBOSConfiguredInstance):
     def __init__(self, runner: StepRunner, *, max_parallel: int) -> None:
         self.runner = runner
         self.max_parallel = max_parallel
+        # Set when the executor drains: no run takes a further step.
+        self.draining = False
+        # The runs executing here now, and those that stopped to wait for the process to stop (by id: their tasks).
+        self.busy: dict[str, asyncio.Task[Any]] = {}
+        self.parked: dict[str, asyncio.Task[Any]] = {}
         super().__init__(INSTANCE_NAME)
 
     @DBOS.workflow(name=WORKFLOW_NAME)
     async def execute_run(self, run_id: str) -> str | None:
+        set_log_context(run_id=run_id, executor_id=self.runner.settings.executor_id)
+        task = asyncio.current_task()
+        assert task is not None
+        self.busy[run_id] = task
+        metrics.EXECUTOR_BUSY.set(len(self.busy))
+        try:
+            return await self._execute_run(run_id)
+        finally:
+            self.busy.pop(run_id, None)
+            self.parked.pop(run_id, None)
+            metrics.EXECUTOR_BUSY.set(len(self.busy))
+
+    async def _park(self, run_id: str) -> NoReturn:
+        """Wait, unfinished, until the executor stops it: it resumes on the next executor from its checkpoints."""
+        self.parked[run_id] = self.busy.pop(run_id)
+        metrics.EXECUTOR_BUSY.set(len(self.busy))
+        log.info("run left for the next executor")
+        await asyncio.get_running_loop().create_future()
+        raise AssertionError("unreachable: the future is never done")
+
+    def stop_runs(self) -> list[str]:
+        """Cancel every run still here, busy or waiting, from any thread, as stopping the process would: DBOS
+        records nothing for them, so they stay unfinished. Returns their ids."""
+        tasks = {**self.busy, **self.parked}
+        for task in tasks.values():
+            task.get_loop().call_soon_threadsafe(task.cancel)
+        return sorted(tasks)
+
+    async def _execute_run(self, run_id: str) -> str | None:
+        if self.draining:
+            await self._park(run_id)
         plan = await DBOS.run_step_async({"name": "start_run"}, self._start_run, run_id)
         if plan is None:
             return None
@@ -72,26 +115,36 @@ class RunWorkflow(DBOSConfiguredInstance):
         launched: set[str] = set()
         in_flight: dict[asyncio.Task[Any], str] = {}
         halted = False
+        # Steps awaited while draining without the checkpoint a replay would make: the run must not go on here.
+        unrecorded = False
         try:
             while True:
+                held = False
                 for step in steps:
                     if halted or len(in_flight) >= self.max_parallel:
                         break
                     ready = all(status[dep] == Status.COMPLETED for dep in step["dependsOn"])
                     if step["id"] in launched or status[step["id"]] in (Status.FAILED, Status.CANCELLED) or not ready:
                         continue
-                    launched.add(step["id"])
                     if status[step["id"]] == Status.COMPLETED:
+                        launched.add(step["id"])
                         continue
+                    if self.draining:
+                        held = True
+                        break
+                    launched.add(step["id"])
                     reservation = DBOS.reserve_step()
                     task = asyncio.create_task(
                         reservation.run_async({"name": f"step:{step['id']}"}, self.runner.run, run_id, step)
                     )
                     in_flight[task] = step["id"]
                 if not in_flight:
+                    if held or unrecorded:
+                        await self._park(run_id)
                     return
                 done: set[asyncio.Task[Any]]
-                if len(in_flight) == 1:
+                if self.draining or len(in_flight) == 1:
+                    unrecorded = unrecorded or len(in_flight) > 1
                     await asyncio.wait(in_flight)
                     done = set(in_flight)
                 else:

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from runwire import metrics
 from runwire.templating.frames import read_frame, write_frame
 from runwire.templating.sandbox import TEMPLATE_LIMIT, TemplateError
 
@@ -56,6 +57,7 @@ class _Worker:
         if answer is not None:
             return answer
         self.kill()
+        metrics.TEMPLATE_RENDERS_LIMITED.labels("killed_timeout" if timed_out else "killed_memory").inc()
         if timed_out:
             raise TemplateError(f"the template did not finish within {timeout:g} seconds", TEMPLATE_LIMIT)
         raise TemplateError("the template ran out of memory while rendering", TEMPLATE_LIMIT)
@@ -89,12 +91,14 @@ class _Call:
     worker: _Worker | None = None
     cancelled: bool = False
 
-    def cancel(self) -> None:
+    def cancel(self) -> bool:
+        """Stop the call; whether a worker was rendering it (and is killed)."""
         with self.lock:
             self.cancelled = True
             worker = self.worker
         if worker is not None:
             worker.kill()
+        return worker is not None
 
     def bind(self, worker: _Worker) -> None:
         with self.lock:
@@ -145,11 +149,14 @@ class TemplateRenderer:
         try:
             answer = await loop.run_in_executor(self._threads, self._run, call)
         except asyncio.CancelledError:
-            call.cancel()
+            if call.cancel():
+                metrics.TEMPLATE_RENDERS_LIMITED.labels("killed_cancelled").inc()
             raise
         if not isinstance(answer, dict):
             raise TemplateError("templates cannot be rendered: the renderer is stopping", TEMPLATE_LIMIT)
         if "error" in answer:
+            if answer["code"] == TEMPLATE_LIMIT:
+                metrics.TEMPLATE_RENDERS_LIMITED.labels("refused").inc()
             raise TemplateError(answer["error"], answer["code"])
         return answer["ok"]
 

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from dbos import DBOS
 
 from runwire.runs import dbos_adapter
@@ -45,3 +46,12 @@ def test_a_configured_instance_can_be_unregistered_and_registered_again() -> Non
     registry.register_instance(second)
     dbos_adapter.unregister_instance(second)
     assert second not in registry.instance_info_map.values()
+
+
+def test_the_system_databases_migration_versions_are_read(launched: None, tmp_path: Path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'dbos.db'}")
+    try:
+        recorded, newest = dbos_adapter.system_database_versions(engine)
+    finally:
+        engine.dispose()
+    assert recorded == newest > 0

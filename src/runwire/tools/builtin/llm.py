@@ -16,6 +16,7 @@ import openai
 import orjson
 from pydantic import Field
 
+from runwire import metrics
 from runwire.config import Settings
 from runwire.tools.base import Tool, ToolContext, ToolError, ToolInputs, ToolOffer
 
@@ -160,7 +161,14 @@ class _Conversation:
         texts: list[str] = []
         input_tokens = output_tokens = 0
         for number in range(1, self.inputs.max_turns + 1):
-            turn = await self._turn()
+            try:
+                turn = await self._turn()
+            except Exception:
+                metrics.MODEL_CALLS.labels("error").inc()
+                raise
+            metrics.MODEL_CALLS.labels("ok").inc()
+            metrics.MODEL_TOKENS.labels("input").inc(turn.input_tokens)
+            metrics.MODEL_TOKENS.labels("output").inc(turn.output_tokens)
             texts.append(turn.text)
             input_tokens += turn.input_tokens
             output_tokens += turn.output_tokens
