@@ -404,7 +404,11 @@ def check_tools_config(settings: Settings) -> Check | None:
 
 
 def run_checks(settings: Settings, *, port: bool, create_data_dir: bool) -> list[Check]:
-    """Every check, in order; one that depends on an earlier failed one is left out."""
+    """Every check, in order; one that depends on an earlier failed one is left out. A start (`create_data_dir`)
+    that the tools config already dooms creates nothing: that check changes nothing, so it comes first then."""
+    tools = check_tools_config(settings)
+    if create_data_dir and tools is not None and not tools.ok:
+        return [tools]
     checks = [check_data_dir(settings, create=create_data_dir)]
     if port:
         checks.append(check_port(settings.host, settings.port))
@@ -416,7 +420,6 @@ def run_checks(settings: Settings, *, port: bool, create_data_dir: bool) -> list
     told = database is not None and not database.ok and same
     if (checks[0].ok or not settings.resolved_dbos_url.startswith("sqlite")) and not told:
         checks.append(check_dbos_database(settings))
-    tools = check_tools_config(settings)
     if tools is not None:
         checks.append(tools)
     return checks
