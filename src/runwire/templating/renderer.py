@@ -3,6 +3,8 @@
 A render never runs on an event loop or in a database transaction here: it is sent to an idle worker and waited for
 on a thread of the pool's own, so that slow renders never take the threads the executor writes with. A render past
 its time, or one whose step is cancelled, has its worker killed; a fresh worker takes its place on the next render.
+A render's time starts once its worker is ready: a worker's start (seconds on a loaded machine) is never charged to
+the template.
 """
 
 import asyncio
@@ -18,6 +20,10 @@ from typing import IO, Any
 from runwire import metrics
 from runwire.templating.frames import read_frame, write_frame
 from runwire.templating.sandbox import TEMPLATE_LIMIT, TemplateError
+from runwire.templating.worker import READY
+
+# How long a new worker may take to start (import, cap its memory, say it is ready) on a loaded machine.
+START_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class _Worker:
             start_new_session=True,
         )
         self._killed = False
+        self._ready = False
 
     @property
     def alive(self) -> bool:
@@ -46,6 +53,9 @@ class _Worker:
     def call(self, request: dict[str, Any], timeout: float) -> object:
         """The worker's answer; TemplateError when it did not answer within `timeout` (it is then killed) or died."""
         stdin, stdout = self._pipes()
+        if not self._started(stdout):
+            self.kill()
+            raise TemplateError("a template worker did not start", "tool_unavailable")
         timed_out = False
         try:
             write_frame(stdin, request)
@@ -61,6 +71,14 @@ class _Worker:
         if timed_out:
             raise TemplateError(f"the template did not finish within {timeout:g} seconds", TEMPLATE_LIMIT)
         raise TemplateError("the template ran out of memory while rendering", TEMPLATE_LIMIT)
+
+    def _started(self, stdout: IO[bytes]) -> bool:
+        """Whether the worker is ready, waiting for it the first time."""
+        if not self._ready:
+            with contextlib.suppress(OSError, ValueError):
+                readable, _, _ = select.select([stdout], [], [], START_SECONDS)
+                self._ready = bool(readable) and read_frame(stdout) == READY
+        return self._ready
 
     def _pipes(self) -> tuple[IO[bytes], IO[bytes]]:
         assert self.process.stdin is not None and self.process.stdout is not None

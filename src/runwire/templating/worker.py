@@ -1,7 +1,8 @@
 """A template worker: a process of its own that renders one template at a time for the server.
 
-`python -m runwire.templating.worker MEMORY_BYTES`. It lowers its priority and caps its address space, then answers
-each request frame on stdin with one result frame on stdout, until stdin closes. The server kills it when a render
+`python -m runwire.templating.worker MEMORY_BYTES`. It lowers its priority and caps its address space, says it is
+ready (one frame, READY), then answers each request frame on stdin with one result frame on stdout, until stdin
+closes. The server kills it when a render
 runs past its time; a render that runs out of memory fails with a MemoryError here, or ends the process.
 """
 
@@ -17,6 +18,7 @@ from runwire.templating.frames import read_frame, write_frame
 from runwire.templating.sandbox import TEMPLATE_LIMIT, TemplateError, render_text, render_value
 
 NICENESS = 10
+READY = {"ready": True}
 
 
 def _limit_memory(extra_bytes: int) -> None:
@@ -51,6 +53,7 @@ def main() -> None:
     _limit_memory(int(sys.argv[1]))
     os.nice(NICENESS)
     requests, results = sys.stdin.buffer, sys.stdout.buffer
+    write_frame(results, READY)
     while (request := read_frame(requests)) is not None:
         assert isinstance(request, dict)
         write_frame(results, render(request))

@@ -74,3 +74,14 @@ def test_cancelling_a_render_frees_its_worker_at_once() -> None:
         assert asyncio.run(cancel_then_render()) == "next"
     finally:
         pool.stop()
+
+
+def test_a_new_workers_start_is_not_charged_to_the_render() -> None:
+    # Far less time than a worker takes to start: only the render itself is timed.
+    pool = TemplateRenderer(
+        RenderLimits(timeout_seconds=0.05, memory_bytes=LIMITS.memory_bytes, max_output_bytes=64), workers=2
+    )
+    try:
+        assert render_text(pool, "{{ input.n }}") == "2"  # starts a worker, no warm one
+    finally:
+        pool.stop()
