@@ -3,8 +3,9 @@
 A render never runs on an event loop or in a database transaction here: it is sent to an idle worker and waited for
 on a thread of the pool's own, so that slow renders never take the threads the executor writes with. A render past
 its time, or one whose step is cancelled, has its worker killed; a fresh worker takes its place on the next render.
-A render's time starts once its worker is ready: a worker's start (seconds on a loaded machine) is never charged to
-the template.
+A render's time is the CPU time the worker spends on it, counted by the worker: a loaded machine (or a worker's
+start) is never charged to the template. The server kills a worker that has not answered long past that time (a
+computation in C that the worker's timer cannot stop), or whose render ran out of time.
 """
 
 import asyncio
@@ -20,10 +21,12 @@ from typing import IO, Any
 from runwire import metrics
 from runwire.templating.frames import read_frame, write_frame
 from runwire.templating.sandbox import TEMPLATE_LIMIT, TemplateError
-from runwire.templating.worker import READY
+from runwire.templating.worker import OUT_OF_TIME, READY
 
 # How long a new worker may take to start (import, cap its memory, say it is ready) on a loaded machine.
 START_SECONDS = 30.0
+# The wall-clock time a render may take, as a multiple of its CPU time plus a margin, before its worker is killed.
+WALL_FACTOR, WALL_MARGIN_SECONDS = 4.0, 5.0
 
 
 @dataclass(frozen=True)
@@ -51,19 +54,22 @@ class _Worker:
         return not self._killed and self.process.poll() is None
 
     def call(self, request: dict[str, Any], timeout: float) -> object:
-        """The worker's answer; TemplateError when it did not answer within `timeout` (it is then killed) or died."""
+        """The worker's answer to a render of at most `timeout` CPU seconds; TemplateError when it ran out of time or
+        memory (the worker is then killed), or died."""
         stdin, stdout = self._pipes()
         if not self._started(stdout):
             self.kill()
             raise TemplateError("a template worker did not start", "tool_unavailable")
         timed_out = False
         try:
-            write_frame(stdin, request)
-            readable, _, _ = select.select([stdout], [], [], timeout)
+            write_frame(stdin, {**request, "cpuSeconds": timeout})
+            readable, _, _ = select.select([stdout], [], [], timeout * WALL_FACTOR + WALL_MARGIN_SECONDS)
             timed_out = not readable
             answer = None if timed_out else read_frame(stdout)
         except (OSError, ValueError):
             answer = None
+        if isinstance(answer, dict) and answer.get(OUT_OF_TIME):
+            timed_out, answer = True, None
         if answer is not None:
             return answer
         self.kill()

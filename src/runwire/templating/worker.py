@@ -2,12 +2,14 @@
 
 `python -m runwire.templating.worker MEMORY_BYTES`. It lowers its priority and caps its address space, says it is
 ready (one frame, READY), then answers each request frame on stdin with one result frame on stdout, until stdin
-closes. The server kills it when a render
-runs past its time; a render that runs out of memory fails with a MemoryError here, or ends the process.
+closes. A render's time is the CPU time it takes here (a profiling timer), so a loaded machine never fails a quick
+template; a render past it answers OUT_OF_TIME and the server replaces the worker. A render that runs out of memory
+fails with a MemoryError here, or ends the process.
 """
 
 import os
 import resource
+import signal
 import sys
 from typing import Any
 
@@ -19,6 +21,15 @@ from runwire.templating.sandbox import TEMPLATE_LIMIT, TemplateError, render_tex
 
 NICENESS = 10
 READY = {"ready": True}
+OUT_OF_TIME = "outOfTime"
+
+
+class _OutOfTime(BaseException):
+    """Raised by the CPU timer inside a render; a BaseException, so that no `except Exception` on the way keeps it."""
+
+
+def _out_of_time(signum: int, frame: object) -> None:
+    raise _OutOfTime
 
 
 def _limit_memory(extra_bytes: int) -> None:
@@ -30,6 +41,22 @@ def _limit_memory(extra_bytes: int) -> None:
 
 
 def render(request: dict[str, Any]) -> dict[str, Any]:
+    seconds: float = request["cpuSeconds"]
+    try:
+        signal.setitimer(signal.ITIMER_PROF, seconds)
+        try:
+            return _render(request)
+        finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+    except _OutOfTime:
+        return {
+            "error": f"the template did not finish within {seconds:g} seconds",
+            "code": TEMPLATE_LIMIT,
+            OUT_OF_TIME: True,
+        }
+
+
+def _render(request: dict[str, Any]) -> dict[str, Any]:
     max_bytes: int = request["maxBytes"]
     try:
         if request["kind"] == "text":
@@ -52,6 +79,7 @@ def render(request: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     _limit_memory(int(sys.argv[1]))
     os.nice(NICENESS)
+    signal.signal(signal.SIGPROF, _out_of_time)
     requests, results = sys.stdin.buffer, sys.stdout.buffer
     write_frame(results, READY)
     while (request := read_frame(requests)) is not None:
