@@ -49,7 +49,9 @@ def parse_key(value: str | None) -> str | None:
 
 def fingerprint(chat_id: uuid.UUID, data: RunCreate) -> str:
     """The request a key was first used for: the chat and the validated body, in canonical JSON."""
-    body = orjson.dumps(data.model_dump(mode="json", by_alias=True), option=orjson.OPT_SORT_KEYS)
+    # Without ifBusy when it is the default, so that a key used before ifBusy existed names the same request.
+    exclude = {"if_busy"} if data.if_busy == "enqueue" else None
+    body = orjson.dumps(data.model_dump(mode="json", by_alias=True, exclude=exclude), option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(str(chat_id).encode() + b"\n" + body).hexdigest()
 
 

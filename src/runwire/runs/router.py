@@ -83,7 +83,9 @@ def idempotency_key(
     "",
     status_code=202,
     response_model=Envelope[RunRead],
-    responses=also_answers(409, f"The {idempotency.HEADER} was used for a different request."),
+    responses=also_answers(
+        409, f"The chat is busy (ifBusy: reject), or the {idempotency.HEADER} was used for a different request."
+    ),
 )
 def create_run(
     key: Annotated[str | None, Depends(idempotency_key)],

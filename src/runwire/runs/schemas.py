@@ -5,10 +5,15 @@ from pydantic import Field
 from runwire.messages.schemas import MessageRead
 from runwire.schemas import ApiInput, ApiModel, ErrorInfo, Timestamp, UUIDStr
 
+IfBusy = Literal["enqueue", "reject", "interrupt"]
+
 
 class RunCreate(ApiInput):
     workflow_id: UUIDStr
     input: dict[str, Any] = Field(default_factory=dict)
+    # What a new run does while a run of the chat is pending or running: queue behind them, be refused (409), or
+    # cancel them and run once they have stopped.
+    if_busy: IfBusy = "enqueue"
 
 
 class StepRead(ApiModel):

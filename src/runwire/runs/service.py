@@ -37,8 +37,15 @@ def create_run(chat: Chat, data: RunCreate, *, user_id: uuid.UUID, enqueue: Enqu
     """Write the run and its steps as pending and queue it, in the chat's request order."""
     workflow = workflows_service.get_owned_workflow(data.workflow_id, user_id=user_id, session=session)
     steps = [StepDef.model_validate(s) for s in workflows_service.current_steps(workflow, session=session)]
-    # Under the chat's lock, chat_seq (the execution order) follows request order.
+    # Under the chat's lock, chat_seq (the execution order) follows request order, and whether the chat is busy
+    # cannot change before this run is written.
     chats_service.lock_chat(chat, session=session)
+    if data.if_busy != "enqueue":
+        active = _active_run_ids(chat, session=session)
+        if active and data.if_busy == "reject":
+            raise Conflict("The chat is busy: a run of it is pending or running.")
+        for run_id in active:
+            transitions.transition_run(run_id, Status.CANCELLED, session=session)
     chats_service.bump_version(chat, session=session)
     last_seq = session.scalar(sa.select(sa.func.max(WorkflowRun.chat_seq)).where(WorkflowRun.chat_id == chat.id))
     run = WorkflowRun(
@@ -86,13 +93,18 @@ def cancel_run(run: WorkflowRun, *, session: Session) -> None:
         raise Conflict(f"The run has already ended ({moved.status}).")
 
 
+def _active_run_ids(chat: Chat, *, session: Session) -> list[uuid.UUID]:
+    return list(
+        session.scalars(
+            sa.select(WorkflowRun.id).where(
+                WorkflowRun.chat_id == chat.id, WorkflowRun.status.in_([Status.PENDING, Status.RUNNING])
+            )
+        )
+    )
+
+
 def cancel_active_runs(chat: Chat, *, session: Session) -> None:
     """Cancel the chat's pending and running runs, with the chat locked so that no run is added meanwhile."""
     chats_service.lock_chat(chat, session=session)
-    active = session.scalars(
-        sa.select(WorkflowRun.id).where(
-            WorkflowRun.chat_id == chat.id, WorkflowRun.status.in_([Status.PENDING, Status.RUNNING])
-        )
-    ).all()
-    for run_id in active:
+    for run_id in _active_run_ids(chat, session=session):
         transitions.transition_run(run_id, Status.CANCELLED, session=session)
