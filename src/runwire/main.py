@@ -23,6 +23,7 @@ from runwire.ratelimits.service import Rules
 from runwire.runs.chat_list import ChatListReader
 from runwire.runs.list_cache import ListCache
 from runwire.runs.router import router as runs_router
+from runwire.runs.router import users_router as user_runs_router
 from runwire.runtime import Runtime
 from runwire.tools.router import router as tools_router
 from runwire.web.router import router as web_router
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
         tools_router,
         workflows_router,
         messages_router,
+        user_runs_router,
     ):
         app.include_router(router)
     app.include_router(web_router)  # last: it answers every GET outside /api/ that no API route took

@@ -346,9 +346,13 @@ def test_a_flood_of_wrong_sign_ins_neither_gets_through_nor_holds_others_up(
 
     with ThreadPoolExecutor(max_workers=21) as pool:
         other_user = pool.submit(use)
+        began = time.monotonic()
         statuses = list(pool.map(attack, range(80)))
+        flood_seconds = time.monotonic() - began
         flooding = False
         other_user.result()
     assert statuses.count(401) == 40 and statuses.count(429) == 40, statuses
-    assert durations and max(durations) < 2.0, durations
+    # Held up behind the flood, a request would wait about all of it (40 password checks); measured against the
+    # flood itself, the bound holds on a fast machine and a loaded one alike.
+    assert durations and max(durations) < flood_seconds / 2, (flood_seconds, durations)
     assert_limited(sign_in(client, password=PASSWORD), 900)

@@ -31,7 +31,6 @@ from runwire.ratelimits.service import Charge, Rules
 from runwire.runs import listing
 from runwire.runs.list_cache import ListCache
 from runwire.runs.models import WorkflowRun
-from runwire.runs.states import Status
 
 
 @dataclass(frozen=True)
@@ -166,24 +165,12 @@ class ChatListReader:
 
 def _run_filter(request: ListRequest) -> listing.RunFilter:
     return listing.RunFilter(
-        statuses=_statuses(request.status),
+        statuses=listing.parse_statuses(request.status),
         workflow_id=parse_uuid(request.workflow_id, "workflowId") if request.workflow_id is not None else None,
         descending=request.descending,
         limit=request.limit,
         after=decode_sequence(request.cursor) if request.cursor is not None else None,
     )
-
-
-def _statuses(value: str | None) -> frozenset[str] | None:
-    if value is None:
-        return None
-    wanted = frozenset(part.strip() for part in value.split(",") if part.strip())
-    unknown = sorted(wanted - set(Status))
-    if unknown or not wanted:
-        allowed = ", ".join(Status)
-        details = [("status", f"unknown: {', '.join(unknown)}")]
-        raise Invalid(f"status takes a comma list of: {allowed}.", details=details)
-    return wanted
 
 
 def _etag(version: int, filter_key: str) -> str:

@@ -17,8 +17,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from runwire.chats.models import Chat
-from runwire.pagination import encode_sequence
+from runwire.errors import Invalid
+from runwire.pagination import encode_newest_first, encode_sequence
 from runwire.runs.models import StepRun, WorkflowRun
+from runwire.runs.states import Status
 from runwire.schemas import format_timestamp
 
 
@@ -216,3 +218,66 @@ def get_run(run_id: uuid.UUID, *, detail: bool, session: Session) -> dict[str, A
     if detail:
         run["input"] = row.input
     return run
+
+
+def parse_statuses(value: str | None) -> frozenset[str] | None:
+    """The `status` query parameter: a comma list of statuses, or None without it; anything else is a 400."""
+    if value is None:
+        return None
+    wanted = frozenset(part.strip() for part in value.split(",") if part.strip())
+    unknown = sorted(wanted - set(Status))
+    if unknown or not wanted:
+        allowed = ", ".join(Status)
+        details = [("status", f"unknown: {', '.join(unknown)}")]
+        raise Invalid(f"status takes a comma list of: {allowed}.", details=details)
+    return wanted
+
+
+@dataclass(frozen=True)
+class UserRunFilter:
+    statuses: frozenset[str] | None
+    workflow_id: uuid.UUID | None
+    chat_id: uuid.UUID | None
+    created_after: datetime | None
+    created_before: datetime | None
+    descending: bool
+    limit: int
+    # (createdAt, id) of the last run of the page before, from its cursor.
+    after: tuple[datetime, uuid.UUID] | None
+
+
+def list_user_runs(
+    user_id: uuid.UUID, run_filter: UserRunFilter, *, session: Session
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The user's runs across their chats (deleted chats' runs are gone), newest first unless ascending, filtered
+    and paged by (createdAt, id)."""
+    key = sa.tuple_(WorkflowRun.created_at, WorkflowRun.id)
+    query = (
+        sa.select(*_RUN_COLUMNS, WorkflowRun.created_at, WorkflowRun.id)
+        .join(Chat, Chat.id == WorkflowRun.chat_id)
+        .where(Chat.user_id == user_id, Chat.deleted_at.is_(None))
+    )
+    if run_filter.statuses is not None:
+        query = query.where(WorkflowRun.status.in_(sorted(run_filter.statuses)))
+    if run_filter.workflow_id is not None:
+        query = query.where(WorkflowRun.workflow_id == run_filter.workflow_id)
+    if run_filter.chat_id is not None:
+        query = query.where(WorkflowRun.chat_id == run_filter.chat_id)
+    if run_filter.created_after is not None:
+        query = query.where(WorkflowRun.created_at > run_filter.created_after)
+    if run_filter.created_before is not None:
+        query = query.where(WorkflowRun.created_at < run_filter.created_before)
+    if run_filter.after is not None:
+        after = sa.tuple_(*run_filter.after)
+        query = query.where(key < after if run_filter.descending else key > after)
+    if run_filter.descending:
+        query = query.order_by(WorkflowRun.created_at.desc(), WorkflowRun.id.desc())
+    else:
+        query = query.order_by(WorkflowRun.created_at, WorkflowRun.id)
+    rows = session.connection().execute(query.limit(run_filter.limit + 1)).all()
+    page = list(rows[: run_filter.limit])
+    next_cursor = None
+    if len(rows) > run_filter.limit:
+        created_at, run_id = page[-1][-2:]
+        next_cursor = encode_newest_first(created_at, run_id)
+    return _with_steps(session, page, detail=False), next_cursor

@@ -2,6 +2,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Header, Query, Request, Response
+from pydantic import AwareDatetime
 from sse_starlette import EventSourceResponse
 
 from runwire.deps import (
@@ -9,6 +10,7 @@ from runwire.deps import (
     CurrentAuth,
     LastEventId,
     OwnedChat,
+    OwnUserId,
     ReadQuota,
     SessionDep,
     StartWorkQuota,
@@ -18,7 +20,7 @@ from runwire.deps import (
 )
 from runwire.ids import parse_uuid
 from runwire.openapi import also_answers
-from runwire.pagination import LimitParam
+from runwire.pagination import LimitParam, decode_newest_first
 from runwire.routing import api_router, conditional_json
 from runwire.runs import idempotency, listing, service, stream
 from runwire.runs.chat_list import ChatListReader, ListRequest
@@ -28,6 +30,7 @@ from runwire.runs.schemas import Order, RunCreate, RunDetail, RunList, RunRead
 from runwire.schemas import Envelope
 
 router = api_router("/api/chats/{chatId}/workflow-runs", "workflow runs")
+users_router = api_router("/api/users/{userId}/workflow-runs", "workflow runs")
 
 
 def get_executor(request: Request) -> Executor:
@@ -130,3 +133,32 @@ def stream_run(request: Request, after: LastEventId, run: RunInChat, _quota: Rea
     return stream.sse_response(
         stream.run_event_stream(get_database(request), request.app.state.hub.notifier, run.id, after)
     )
+
+
+@users_router.get("", response_model=Envelope[RunList])
+def list_user_runs(
+    user_id: OwnUserId,
+    session: SessionDep,
+    _quota: ReadQuota,
+    status: str | None = None,
+    workflow_id: Annotated[str | None, Query(alias="workflowId")] = None,
+    chat_id: Annotated[str | None, Query(alias="chatId")] = None,
+    created_after: Annotated[AwareDatetime | None, Query(alias="createdAfter")] = None,
+    created_before: Annotated[AwareDatetime | None, Query(alias="createdBefore")] = None,
+    order: Order = "desc",
+    limit: LimitParam = 50,
+    cursor: str | None = None,
+) -> Response:
+    """The user's runs across their chats, newest first."""
+    run_filter = listing.UserRunFilter(
+        statuses=listing.parse_statuses(status),
+        workflow_id=parse_uuid(workflow_id, "workflowId") if workflow_id is not None else None,
+        chat_id=parse_uuid(chat_id, "chatId") if chat_id is not None else None,
+        created_after=created_after,
+        created_before=created_before,
+        descending=order == "desc",
+        limit=limit,
+        after=decode_newest_first(cursor) if cursor is not None else None,
+    )
+    runs, next_cursor = listing.list_user_runs(user_id, run_filter, session=session)
+    return json_response({"data": {"workflowRuns": runs, "nextCursor": next_cursor}})
