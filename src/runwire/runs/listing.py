@@ -41,6 +41,7 @@ _RUN_COLUMNS = (
     _raw(WorkflowRun.started_at, "started_at"),
     _raw(WorkflowRun.completed_at, "completed_at"),
     WorkflowRun.error,
+    _raw(WorkflowRun.rerun_of, "rerun_of"),
     WorkflowRun.chat_seq,
 )
 _STEP_COLUMNS = (
@@ -52,6 +53,7 @@ _STEP_COLUMNS = (
     _raw(StepRun.started_at, "started_at"),
     _raw(StepRun.completed_at, "completed_at"),
     StepRun.error,
+    _raw(StepRun.reused_from, "reused_from"),
 )
 # Where chat_seq stands in a row of the list's statement: after the version and the other run columns.
 _CHAT_SEQ = len(_RUN_COLUMNS)
@@ -113,7 +115,7 @@ def _uuid(value: str | uuid.UUID) -> str:
 
 def _run_dict(row: Sequence[Any]) -> dict[str, Any]:
     # Unpacked by position (the order of _RUN_COLUMNS): cheaper than a Row's attribute lookups, row after row.
-    run_id, chat_id, workflow_id, version, status, created_at, started_at, completed_at, error = row[:9]
+    run_id, chat_id, workflow_id, version, status, created_at, started_at, completed_at, error, rerun_of = row[:10]
     return {
         "id": _uuid(run_id),
         "chatId": _uuid(chat_id),
@@ -125,11 +127,12 @@ def _run_dict(row: Sequence[Any]) -> dict[str, Any]:
         "createdAt": _ts(created_at),
         "workflowVersion": version,
         "error": error,
+        "rerunOf": _uuid(rerun_of) if rerun_of is not None else None,
     }
 
 
 def _step_dict(row: Sequence[Any], detail: bool) -> dict[str, Any]:
-    _run_id, step_id, name, tool_id, status, started_at, completed_at, error = row[:8]
+    _run_id, step_id, name, tool_id, status, started_at, completed_at, error, reused_from = row[:9]
     step = {
         "id": step_id,
         "status": status,
@@ -138,9 +141,10 @@ def _step_dict(row: Sequence[Any], detail: bool) -> dict[str, Any]:
         "name": name,
         "toolId": tool_id,
         "error": error,
+        "reusedFrom": _uuid(reused_from) if reused_from is not None else None,
     }
     if detail:
-        inputs, output, attempts, logs = row[8:12]  # _STEP_DETAIL_COLUMNS
+        inputs, output, attempts, logs = row[9:13]  # _STEP_DETAIL_COLUMNS
         step.update(inputs=inputs, output=output, attempts=attempts, logs=logs)
     return step
 

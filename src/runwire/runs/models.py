@@ -37,6 +37,8 @@ class WorkflowRun(Base):
     status: Mapped[str] = mapped_column(sa.String(16))
     input: Mapped[Any] = mapped_column(JSONType)
     error: Mapped[dict[str, Any] | None]
+    # The run this one re-runs. No foreign key: a re-run is in its source's chat, so the two are deleted together.
+    rerun_of: Mapped[uuid.UUID | None]
     last_event_seq: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
@@ -58,6 +60,8 @@ class StepRun(Base):
     error: Mapped[dict[str, Any] | None]
     attempts: Mapped[int] = mapped_column(default=0)
     logs: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+    # The run whose completed step this one reuses (its output copied, its tool not called again), or None.
+    reused_from: Mapped[uuid.UUID | None]
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
 

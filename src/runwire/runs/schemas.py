@@ -16,6 +16,11 @@ class RunCreate(ApiInput):
     if_busy: IfBusy = "enqueue"
 
 
+class RunRerun(ApiInput):
+    # Reuse the steps the source completed (their outputs, byte for byte) and run only the rest.
+    from_failed: bool = False
+
+
 class StepRead(ApiModel):
     id: str
     name: str | None
@@ -24,6 +29,7 @@ class StepRead(ApiModel):
     started_at: Timestamp | None
     completed_at: Timestamp | None
     error: ErrorInfo | None
+    reused_from: UUIDStr | None
 
 
 class RunRead(ApiModel):
@@ -36,6 +42,7 @@ class RunRead(ApiModel):
     started_at: Timestamp | None
     completed_at: Timestamp | None
     error: ErrorInfo | None
+    rerun_of: UUIDStr | None
     steps: list[StepRead]
 
 

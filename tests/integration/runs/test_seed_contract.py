@@ -24,8 +24,9 @@ RUN_FIELDS = {
     "createdAt",
     "workflowVersion",
     "error",
+    "rerunOf",
 }
-STEP_FIELDS = {"id", "status", "startedAt", "completedAt", "name", "toolId", "error"}
+STEP_FIELDS = {"id", "status", "startedAt", "completedAt", "name", "toolId", "error", "reusedFrom"}
 
 
 def is_uuid4(value: str) -> bool:
@@ -89,6 +90,7 @@ def test_pending_run_has_null_times(client: TestClient, user: dict[str, Any]) ->
         "name": None,
         "toolId": "delay",
         "error": None,
+        "reusedFrom": None,
     }
 
 
