@@ -449,9 +449,10 @@ class ToolServerHandler(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serving() -> Iterator[str]:
-    """A test server on a port of its own, while the block runs: its base URL, http://127.0.0.1:<port>."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), ToolServerHandler)
+def serving(handler: type[BaseHTTPRequestHandler] = ToolServerHandler) -> Iterator[str]:
+    """A test server (answering with `handler`) on a port of its own, while the block runs: its base URL,
+    http://127.0.0.1:<port>."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:

@@ -20,6 +20,7 @@ from runwire.schemas import ErrorInfo
 from runwire.templating.sandbox import contains_template
 from runwire.tools import registry
 from runwire.workflows import dag
+from runwire.workflows import service as workflows_service
 from runwire.workflows.models import WorkflowVersion
 from runwire.workflows.schemas import StepDef
 
@@ -90,9 +91,7 @@ def _pinned_version(run_id: uuid.UUID, *, session: Session) -> tuple[WorkflowVer
             WorkflowRun.id == run_id
         )
     ).one()
-    version = session.get(WorkflowVersion, (workflow_id, version_number))
-    assert version is not None, "a run's pinned version is never deleted"
-    return version, started_at
+    return workflows_service.get_version(workflow_id, version_number, session=session), started_at
 
 
 def _planned(

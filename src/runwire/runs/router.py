@@ -26,7 +26,7 @@ from runwire.runs import idempotency, listing, service, stream
 from runwire.runs.chat_list import ChatListReader, ListRequest
 from runwire.runs.executor import Executor
 from runwire.runs.models import WorkflowRun
-from runwire.runs.schemas import Order, RunCreate, RunDetail, RunList, RunRead
+from runwire.runs.schemas import Order, RunCreate, RunDetail, RunList, RunRead, RunRerun
 from runwire.schemas import Envelope
 
 router = api_router("/api/chats/{chatId}/workflow-runs", "workflow runs")
@@ -126,6 +126,29 @@ def cancel_run(run: RunInChat, session: SessionDep, _quota: WriteQuota) -> Respo
     service.cancel_run(run, session=session)
     session.flush()
     return json_response({"data": listing.get_run(run.id, detail=False, session=session)}, status_code=202)
+
+
+@router.post(
+    "/{workflowRunId}/rerun",
+    status_code=202,
+    response_model=Envelope[RunRead],
+    responses=also_answers(
+        409, "The run has not ended, or fromFailed was asked of a run that neither failed nor was cancelled."
+    ),
+)
+def rerun_run(
+    _body: Annotated[None, checked_body(RunRerun | None)],
+    run: RunInChat,
+    auth: CurrentAuth,
+    session: SessionDep,
+    executor: Annotated[Executor, Depends(get_executor)],
+    _quota: StartWorkQuota,
+    data: RunRerun | None = None,
+) -> Response:
+    """A new run of the run's workflow version with its input; with fromFailed, the steps it completed reused."""
+    from_failed = data is not None and data.from_failed
+    rerun = service.rerun(run, from_failed=from_failed, user_id=auth.user_id, enqueue=executor.enqueue, session=session)
+    return json_response({"data": listing.get_run(rerun.id, detail=False, session=session)}, status_code=202)
 
 
 @router.get("/{workflowRunId}/stream", response_class=EventSourceResponse)

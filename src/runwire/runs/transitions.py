@@ -68,6 +68,11 @@ _LAST_OUTPUT = (
     .order_by(_STEPS.c.position.desc())
     .limit(1)
 )
+_REUSED_STEPS = (
+    sa.select(_STEPS.c.step_id, _STEPS.c.output)
+    .where(_STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.reused_from.is_not(None))
+    .order_by(_STEPS.c.position)
+)
 _RUN_STEPS = (
     sa.select(_STEPS.c.step_id, _STEPS.c.status)
     .where(_STEPS.c.run_id == sa.bindparam("run_key"))
@@ -220,6 +225,9 @@ def _move_run(
     if target is Status.RUNNING:
         run.changes["started_at"] = run.now
         run.emit("run_started", {"runId": str(run.id), "workflowId": str(run.workflow_id)})
+        # A re-run's reused steps were completed when it was created: its log tells so right after it starts.
+        for step_id, output in session.connection().execute(_REUSED_STEPS, {"run_key": run.id}):
+            run.emit("step_completed", {"stepId": step_id, "result": output})
         return
     if target is not Status.COMPLETED:
         _halt_steps(run, session=session)

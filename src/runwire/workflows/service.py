@@ -75,8 +75,13 @@ def get_owned_workflow(workflow_id: uuid.UUID, *, user_id: uuid.UUID, session: S
 
 
 def current_version(workflow: Workflow, *, session: Session) -> WorkflowVersion:
-    version = session.get(WorkflowVersion, (workflow.id, workflow.current_version))
-    assert version is not None, "every workflow has its current version"
+    return get_version(workflow.id, workflow.current_version, session=session)
+
+
+def get_version(workflow_id: uuid.UUID, number: int, *, session: Session) -> WorkflowVersion:
+    """A version of a workflow, deleted or not: versions are never deleted (runs are pinned to them)."""
+    version = session.get(WorkflowVersion, (workflow_id, number))
+    assert version is not None, "a workflow's versions are never deleted"
     return version
 
 
