@@ -156,8 +156,8 @@ def test_rerun_errors_come_in_the_contracts_order(client: TestClient, user: dict
 
 
 class CountingHandler(BaseHTTPRequestHandler):
-    """Counts the calls of each path. /slow answers after 3 s on its first call (so a step with a 1 s timeout
-    fails), at once afterwards."""
+    """Counts the calls of each path. The first call of /slow (whatever its query) answers after 3 s, so that a step
+    with a 1 s timeout fails; every other call answers at once."""
 
     hits: dict[str, int] = {}
     lock = threading.Lock()
@@ -168,7 +168,8 @@ class CountingHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         with self.lock:
             count = self.hits[self.path] = self.hits.get(self.path, 0) + 1
-        if self.path == "/slow" and count == 1:
+            slow_calls = sum(n for path, n in self.hits.items() if path.startswith("/slow"))
+        if self.path.startswith("/slow") and slow_calls == 1:
             time.sleep(3)
         body = json.dumps({"path": self.path, "call": count, "at": time.time()}).encode()
         self.send_response(200)
@@ -199,14 +200,18 @@ def test_from_failed_reuses_completed_steps_byte_for_byte_without_calling_their_
             step("first", "http_request", {"method": "GET", "url": f"{base}/first"}),
             step("second", "http_request", {"method": "GET", "url": f"{base}/second"}, dependsOn=["first"]),
             step(
-                "slow", "http_request", {"method": "GET", "url": f"{base}/slow"}, dependsOn=["second"], timeoutSeconds=1
+                "slow",
+                "http_request",
+                {"method": "GET", "url": f"{base}/slow?after={{{{ steps.second.output.body.call }}}}"},
+                dependsOn=["second"],
+                timeoutSeconds=1,
             ),
         ],
     )
     source = wait_for_run(client, chat["id"], start_run(client, chat["id"], workflow["id"], {"k": [1, "x"]})["id"])
     assert source["status"] == "failed", source
     assert [s["status"] for s in source["steps"]] == ["completed", "completed", "failed"]
-    assert CountingHandler.hits == {"/first": 1, "/second": 1, "/slow": 1}
+    assert CountingHandler.hits == {"/first": 1, "/second": 1, "/slow?after=1": 1}
 
     new = rerun_started(client, chat["id"], source["id"], {"fromFailed": True})
     assert new["rerunOf"] == source["id"]
@@ -218,8 +223,8 @@ def test_from_failed_reuses_completed_steps_byte_for_byte_without_calling_their_
     done = wait_for_run(client, chat["id"], new["id"])
     assert done["status"] == "completed", done
     assert done["input"] == source["input"] == {"k": [1, "x"]}
-    # The reused steps' tools were not called again; the failed step's was.
-    assert CountingHandler.hits == {"/first": 1, "/second": 1, "/slow": 2}
+    # The reused steps' tools were not called again; the failed step's was, its template reading a reused output.
+    assert CountingHandler.hits == {"/first": 1, "/second": 1, "/slow?after=1": 2}
     for reused, original in zip(done["steps"][:2], source["steps"][:2], strict=True):
         assert json.dumps(reused["output"]) == json.dumps(original["output"])
         assert json.dumps(reused["inputs"]) == json.dumps(original["inputs"])
@@ -243,5 +248,5 @@ def test_from_failed_reuses_completed_steps_byte_for_byte_without_calling_their_
     assert rerun(client, chat["id"], new["id"], {"fromFailed": True}).status_code == 409
     again = wait_for_run(client, chat["id"], rerun_started(client, chat["id"], new["id"])["id"])
     assert again["status"] == "completed" and again["rerunOf"] == new["id"]
-    assert CountingHandler.hits == {"/first": 2, "/second": 2, "/slow": 3}
+    assert CountingHandler.hits == {"/first": 2, "/second": 2, "/slow?after=1": 2, "/slow?after=2": 1}
     assert get_run(client, chat["id"], source["id"])["status"] == "failed"
