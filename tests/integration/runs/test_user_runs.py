@@ -43,9 +43,10 @@ def test_a_users_runs_across_chats_newest_first_with_filters(client: TestClient,
     data = answer.json()["data"]
     assert [run["id"] for run in data["workflowRuns"]] == ids[::-1]
     assert data["nextCursor"] is None
-    assert data["workflowRuns"][0] == client.get(f"/api/chats/{runs[3]['chatId']}/workflow-runs").json()["data"][
-        "workflowRuns"
-    ][-1]
+    assert (
+        data["workflowRuns"][0]
+        == client.get(f"/api/chats/{runs[3]['chatId']}/workflow-runs").json()["data"]["workflowRuns"][-1]
+    )
     assert [run["id"] for run in user_runs(client, user["id"], order="asc").json()["data"]["workflowRuns"]] == ids
 
     def listed(**params: Any) -> list[str]:
