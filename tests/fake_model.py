@@ -13,6 +13,7 @@ Without a script, it answers each request with `echo: <the last user message>` i
 """
 
 import json
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -67,6 +68,16 @@ class Received:
     disconnected: threading.Event = field(default_factory=threading.Event)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up on a kept-alive connection between two requests, as the openai SDK's pool may.
+        if isinstance(sys.exc_info()[1], BrokenPipeError | ConnectionResetError):
+            return
+        super().handle_error(request, client_address)
+
+
 class FakeModel:
     def __init__(self, api_key: str | None = None, model: str = "fake-model") -> None:
         self.api_key = api_key
@@ -85,8 +96,7 @@ class FakeModel:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="fake-model", daemon=True)
         self._thread.start()
