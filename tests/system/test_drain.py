@@ -28,6 +28,7 @@ pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
 
 TOKEN = "drain-metrics-token"
 GRACE = 20
+STEP_PAST_THE_SIGNAL = 8
 
 
 def workflow_steps(hit_counter: HitCounter, seconds: float) -> list[dict[str, Any]]:
@@ -130,7 +131,9 @@ def test_sigterm_lets_the_step_finish_ends_streams_and_the_restart_resumes(
     server = sqlite_server
     server.start()
     client = signed_in(server)
-    path = start(client, workflow_steps(hit_counter, seconds=3))
+    # The step outlasts the drain's start by far, so that a stream ending with the step is told apart on a loaded
+    # machine too.
+    path = start(client, workflow_steps(hit_counter, seconds=STEP_PAST_THE_SIGNAL))
     running = wait_until_step_runs(client, path, 1)
     stream = StreamReader(f"{server.url}{path}/stream", client.cookies)
     assert metric(server, "runwire_open_streams") == 1
@@ -139,8 +142,9 @@ def test_sigterm_lets_the_step_finish_ends_streams_and_the_restart_resumes(
     assert server.process is not None
     sent = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
-    stream.join(5)
-    assert stream.ended_at is not None and stream.ended_at - sent < 3, "the stream outlived the drain's start"
+    stream.join(STEP_PAST_THE_SIGNAL)
+    ended = stream.ended_at
+    assert ended is not None and ended - sent < STEP_PAST_THE_SIGNAL - 2, "the stream outlived the drain's start"
     status = server.process.wait(GRACE + 15)
     waited = time.monotonic() - sent
     assert status == 0, server.log_path.read_text()
@@ -178,8 +182,10 @@ def test_a_step_past_the_grace_is_stopped_and_run_again_after_the_restart(
         client = signed_in(server)
         path = start(client, workflow_steps(hit_counter, seconds=4))
         wait_until_step_runs(client, path, 1)
-        status, seconds = terminate(server)
-        assert status == 0 and seconds < 4, (status, seconds)
+        status, _ = terminate(server)
+        assert status == 0
+        # Stopped at the grace rather than waited for (no wall-clock bound: a loaded machine takes seconds to exit):
+        # the log says so, and after the restart the step runs again (2 attempts) where a finished one would not.
         assert '"run stopped mid-step: the grace ended"' in server.log_path.read_text()
 
         server.start()
@@ -204,7 +210,7 @@ def test_a_second_signal_stops_at_once(sqlite_server: Server, hit_counter: HitCo
     sent = time.monotonic()
     server.process.send_signal(signal.SIGINT)
     status = server.process.wait(10)
-    assert time.monotonic() - sent < 3
+    assert time.monotonic() - sent < 8  # the step had more than 9 s to go, the grace 20
     assert status == 128 + signal.SIGINT
     assert '"second signal: stopping at once"' in server.log_path.read_text()
 
@@ -271,4 +277,4 @@ def test_on_postgresql_a_draining_worker_hands_its_run_to_another_and_the_api_en
     assert metric(api, "runwire_queue_pending_runs") == 1
     status, seconds = terminate(api)
     live.join(5)
-    assert status == 0 and seconds < 5, (status, seconds, api.log_path.read_text())
+    assert status == 0 and seconds < GRACE / 2, (status, seconds, api.log_path.read_text())
