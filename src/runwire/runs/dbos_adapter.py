@@ -62,10 +62,12 @@ AFTER_WAKE_SECONDS = (0.02, 0.05, 0.1, 0.2, 0.5)
 class _WakeableEvent(threading.Event):
     """A stop event that `wake()` also ends a wait of (returning False: not stopped), so that a thread polling on
     its timeout looks at once, and then a few more times soon after. Each waiting thread sees every wake,
-    including one that came while it was busy."""
+    including one that came while it was busy. No wait lasts longer than `longest_wait`: DBOS's queue threads double
+    their polling interval (up to 120 s) while the database is contended, and a run must never wait that long."""
 
     _cond: threading.Condition  # threading.Event's own
     _generation = 0
+    longest_wait: float | None = None
 
     def wake(self) -> None:
         with self._cond:
@@ -74,6 +76,8 @@ class _WakeableEvent(threading.Event):
 
     def wait(self, timeout: float | None = None) -> bool:
         thread = threading.get_ident()
+        if self.longest_wait is not None:
+            timeout = self.longest_wait if timeout is None else min(timeout, self.longest_wait)
         with self._cond:
             seen: dict[int, int] = self.__dict__.setdefault("_seen", {})
             soon: dict[int, list[float]] = self.__dict__.setdefault("_soon", {})
@@ -89,9 +93,10 @@ class _WakeableEvent(threading.Event):
             return self.is_set()
 
 
-def make_queues_wakeable() -> "QueueWaker":
+def make_queues_wakeable(longest_wait: float) -> "QueueWaker":
     """Let this process wake DBOS's queue threads, which otherwise look at their queues only every polling interval:
-    their shared stop event (the one DBOS's launch made for the queue manager) becomes a `_WakeableEvent`."""
+    their shared stop event (the one DBOS's launch made for the queue manager) becomes a `_WakeableEvent`, whose
+    waits last at most `longest_wait` seconds."""
     dbos = dbos_internals._dbos_global_instance
     assert dbos is not None and dbos._launched, "DBOS is launched first"
     (manager,) = [thread for thread in dbos._background_threads if getattr(thread, "_target", None) is queue_thread]
@@ -99,6 +104,8 @@ def make_queues_wakeable() -> "QueueWaker":
     event = manager._args[0]  # type: ignore[attr-defined]
     assert type(event) is threading.Event
     event.__class__ = _WakeableEvent
+    assert isinstance(event, _WakeableEvent)
+    event.longest_wait = longest_wait
     return QueueWaker(event)
 
 

@@ -67,8 +67,8 @@ class InProcessExecutor:
         self.renderer.start()
         self.launch(listen=True)
         # Queued runs wake the queue (this process's, and on PostgreSQL every executor's through NOTIFY); polling
-        # every `queue_poll_seconds` is only the fallback.
-        self._waker = dbos_adapter.make_queues_wakeable()
+        # every `queue_poll_seconds` is only the fallback, and never slows down further.
+        self._waker = dbos_adapter.make_queues_wakeable(self.settings.queue_poll_seconds)
         self.hub.wake_queue = self._waker.wake
         dbos_adapter.wait_until_queue_listened(QUEUE_NAME, timeout=3.0)
         self._settle_leftover_runs()

@@ -1,6 +1,7 @@
 """What Runwire takes from DBOS's private API still exists: when a DBOS upgrade moves it, this fails first."""
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -55,3 +56,13 @@ def test_the_system_databases_migration_versions_are_read(launched: None, tmp_pa
     finally:
         engine.dispose()
     assert recorded == newest > 0
+
+
+def test_the_queue_threads_wait_at_most_the_poll_interval_however_far_dbos_backs_off(launched: None) -> None:
+    waker = dbos_adapter.make_queues_wakeable(longest_wait=0.05)
+    event = waker._event
+    began = time.monotonic()
+    assert event.wait(timeout=120.0) is False  # what DBOS asks for after repeated contention
+    assert time.monotonic() - began < 60
+    waker.stop()
+    assert event.wait(timeout=120.0) is True
