@@ -62,6 +62,8 @@ class StepRun(Base):
     logs: Mapped[list[Any]] = mapped_column(JSONType, default=list)
     # The run whose completed step this one reuses (its output copied, its tool not called again), or None.
     reused_from: Mapped[uuid.UUID | None]
+    # What the running step waits for ("decision": an approval step's), or None.
+    waiting_for: Mapped[str | None] = mapped_column(sa.String(16))
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
 
