@@ -14,20 +14,26 @@ from runwire.db import request_slots
 from runwire.deps import request_is_authorised
 from runwire.drain import Drain
 from runwire.errors import install_error_handlers
+from runwire.health import liveness
 from runwire.health import router as health_router
 from runwire.logs import configure_logging
 from runwire.messages.router import router as messages_router
 from runwire.middleware import RequestMiddleware
 from runwire.openapi import install_openapi
 from runwire.ratelimits.service import Rules
+from runwire.routing import FastLane, route_to
 from runwire.runs.chat_list import ChatListReader
 from runwire.runs.list_cache import ListCache
+from runwire.runs.router import get_run, list_runs
 from runwire.runs.router import router as runs_router
 from runwire.runs.router import users_router as user_runs_router
 from runwire.runtime import Runtime
 from runwire.tools.router import router as tools_router
 from runwire.web.router import router as web_router
 from runwire.workflows.router import router as workflows_router
+
+# Liveness for the orchestrators' probes; the seed endpoint and a run's detail, what chat clients poll.
+_FAST_LANE = ((health_router, liveness), (runs_router, list_runs), (runs_router, get_run))
 
 
 def create_app(settings: Settings | None = None, *, run_executor: bool = True) -> FastAPI:
@@ -47,12 +53,14 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
         drain.on_begin(runtime.begin_drain)
         app.state.settings, app.state.database, app.state.executor = settings, runtime.database, runtime.executor
         app.state.hub = runtime.hub
-        cache = ListCache(settings.list_cache_bytes)
-        app.state.chat_list = ChatListReader(runtime.database, cache, app.state.rate_limits)
         app.state.database_slots = asyncio.Semaphore(request_slots(runtime.database.pool_size))
+        cache = ListCache(settings.list_cache_bytes)
+        reader = ChatListReader(runtime.database, cache, app.state.rate_limits, app.state.database_slots)
+        app.state.chat_list = reader
         try:
             yield
         finally:
+            reader.close()
             await run_in_threadpool(runtime.stop, drain.deadline if drain.begun else None)
 
     app = FastAPI(
@@ -77,6 +85,8 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     ):
         app.include_router(router)
     app.include_router(web_router)  # last: it answers every GET outside /api/ that no API route took
+    # Ahead of them all, the hottest reads skip FastAPI's routing and parameter parsing (see routing.FastLane).
+    app.router.routes.insert(0, FastLane([route_to(router, endpoint) for router, endpoint in _FAST_LANE]))
     install_error_handlers(app, request_is_authorised=request_is_authorised)
     install_openapi(app)
     app.add_middleware(RequestMiddleware, allowed_origins=settings.origins, max_body_bytes=settings.max_body_bytes)

@@ -56,7 +56,7 @@ async def list_messages(
     reader: ChatListReader = request.app.state.chat_list
     token, if_none_match = request.cookies.get(SESSION_COOKIE), request.headers.get("if-none-match")
     page = MessagePage(descending=order == "desc", limit=limit, cursor=cursor)
-    return await conditional_json(request, lambda: reader.read_messages(token, chatId, page, if_none_match))
+    return conditional_json(await reader.read_messages(token, chatId, page, if_none_match))
 
 
 @router.get("/stream", response_class=EventSourceResponse)

@@ -60,7 +60,7 @@ async def list_runs(
     limit: LimitParam | None = None,
     cursor: str | None = None,
 ) -> Response:
-    """The seed endpoint, on its fast path (`chat_list`): one thread hop, no dependency of its own."""
+    """The seed endpoint, on its fast path (`chat_list`); without a query string, also on the fast lane (`main.py`)."""
     wanted = ListRequest(
         token=request.cookies.get(SESSION_COOKIE),
         chat_id=chatId,
@@ -72,7 +72,7 @@ async def list_runs(
         if_none_match=request.headers.get("if-none-match"),
     )
     reader: ChatListReader = request.app.state.chat_list
-    return await conditional_json(request, lambda: reader.read(wanted))
+    return conditional_json(await reader.read(wanted))
 
 
 def idempotency_key(
@@ -113,7 +113,7 @@ async def get_run(request: Request, chatId: str, workflowRunId: str) -> Response
     """On the chat reads' fast path (`chat_list`), like the list."""
     reader: ChatListReader = request.app.state.chat_list
     token, if_none_match = request.cookies.get(SESSION_COOKIE), request.headers.get("if-none-match")
-    return await conditional_json(request, lambda: reader.read_run(token, chatId, workflowRunId, if_none_match))
+    return conditional_json(await reader.read_run(token, chatId, workflowRunId, if_none_match))
 
 
 @router.post(
