@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.concurrency import run_in_threadpool
 
 from runwire.auth.router import router as auth_router
@@ -32,6 +33,9 @@ from runwire.tools.router import router as tools_router
 from runwire.web.router import router as web_router
 from runwire.workflows.router import router as workflows_router
 
+# Runwire's metrics are its own (`metrics.py`): FastAPI's OpenTelemetry is off, which spares every request a look at
+# the global providers.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 # Liveness for the orchestrators' probes; the seed endpoint and a run's detail, what chat clients poll.
 _FAST_LANE = ((health_router, liveness), (runs_router, list_runs), (runs_router, get_run))
 
@@ -69,6 +73,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
         openapi_url="/api/openapi.json",
         docs_url=None,
         redoc_url=None,
+        telemetry=NO_TELEMETRY,
     )
     app.state.rate_limits = Rules.from_settings(settings)
     app.state.drain = drain
@@ -96,7 +101,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
 def create_worker_app(settings: Settings, runtime: Runtime, drain: Drain) -> FastAPI:
     """What `runwire worker` serves on RUNWIRE_METRICS_PORT: its liveness, readiness and metrics, nothing else. The
     worker starts and stops `runtime` itself."""
-    app = FastAPI(title="Runwire worker", openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(title="Runwire worker", openapi_url=None, docs_url=None, redoc_url=None, telemetry=NO_TELEMETRY)
     app.state.settings, app.state.database, app.state.executor = settings, runtime.database, runtime.executor
     app.state.drain = drain
     app.include_router(health_router)
