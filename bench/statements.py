@@ -1,5 +1,7 @@
 """SQL statements per request, counted in-process: the app from `runwire.main.create_app` on a benchmark's data dir
-(its server stopped), driven by Starlette's TestClient, with a `before_cursor_execute` listener on its engine."""
+(its server stopped), driven by Starlette's TestClient, every statement counted as SQLite runs it (its trace callback,
+set on each connection as the pool hands it out): those sent through SQLAlchemy, those sent to the driver directly
+(the chat reads' session read) and those of the pool itself."""
 
 import warnings
 from collections.abc import Sequence
@@ -29,15 +31,15 @@ def statements_per_request(
     app = create_app(settings, run_executor=False)
     sent: list[str] = []
 
-    def record(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool) -> None:
-        sent.append(statement)
+    def trace(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_connection.set_trace_callback(sent.append)
 
     name, _, token = session_cookie.partition("=")
     counted: dict[str, dict[str, list[str]]] = {}
     with TestClient(app, base_url=f"http://{settings.host}:{settings.port}") as client:
         client.cookies.set(name, token)
         engine: sa.Engine = app.state.database.engine
-        sa.event.listen(engine, "before_cursor_execute", record)
+        sa.event.listen(engine, "checkout", trace)
         try:
             for path in paths:
                 counted[path] = {}
@@ -50,5 +52,5 @@ def statements_per_request(
                     etag = response.headers["etag"]
                     counted[path][kind] = list(sent)
         finally:
-            sa.event.remove(engine, "before_cursor_execute", record)
+            sa.event.remove(engine, "checkout", trace)
     return counted

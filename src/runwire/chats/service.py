@@ -1,8 +1,9 @@
 """Chats: creation, ownership, listing, deletion, and the lock that orders what happens in a chat."""
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -61,6 +62,14 @@ class ChatAccess:
     deleted: bool
     version: int
 
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> "ChatAccess":
+        """From a row of ACCESS as the driver gives it (on SQLite, UUIDs as their 32 stored hex digits)."""
+        user_id, owner_id, deleted_at, version = row
+        return cls(
+            _as_uuid(user_id), None if owner_id is None else _as_uuid(owner_id), deleted_at is not None, version or 0
+        )
+
     def require_owned(self) -> None:
         """404 for a missing or deleted chat, 403 for another user's, as `ownership.require_owned`."""
         if self.owner_id is None or self.deleted:
@@ -69,7 +78,13 @@ class ChatAccess:
             raise Forbidden("You cannot access another user's chat.")
 
 
-_ACCESS = (
+def _as_uuid(value: str | uuid.UUID) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+
+
+# The session named by `token_hash` (if live at `now`) with the chat `chat_key` (if it exists), in one statement: what
+# every chat read begins with (runs/chat_list.py).
+ACCESS = (
     sa.select(AuthSession.user_id, Chat.user_id.label("owner_id"), Chat.deleted_at, Chat.last_event_seq)
     .select_from(AuthSession)
     .outerjoin(Chat, Chat.id == sa.bindparam("chat_key"))
@@ -79,17 +94,6 @@ _ACCESS = (
         AuthSession.expires_at > sa.bindparam("now"),
     )
 )
-
-
-def read_access(
-    token_hash: str, chat_id: uuid.UUID | None, *, now: datetime, connection: sa.Connection
-) -> ChatAccess | None:
-    """The session named by the token's hash with the chat, in one statement; None when no live session has it."""
-    row = connection.execute(_ACCESS, {"chat_key": chat_id, "token_hash": token_hash, "now": now}).one_or_none()
-    if row is None:
-        return None
-    version = row.last_event_seq if row.last_event_seq is not None else 0
-    return ChatAccess(row.user_id, row.owner_id, row.deleted_at is not None, version)
 
 
 def lock_chat(chat: Chat, *, session: Session) -> Chat:
