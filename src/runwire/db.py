@@ -2,7 +2,7 @@
 
 import json
 import uuid
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -215,19 +215,24 @@ class DriverStatement:
         assert isinstance(compiled, SQLCompiler), "a statement, not DDL"
         self.sql = str(compiled)
         self._positions = compiled.positiontup  # None when the driver takes named parameters
-        self._processors = {name: bind.type.bind_processor(dialect) for name, bind in compiled.binds.items()}
+        self._processors = {
+            name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in compiled.binds.items()
+        }
 
-    def first(self, driver_connection: Any, values: Mapping[str, object]) -> Any:
-        """The first row the statement answers, or None."""
+    def parameters(self, values: Mapping[str, object]) -> Sequence[Any] | dict[str, Any]:
+        """`values` (by bind name) in the driver's form, in the driver's order when it takes them by position."""
         processed = {
             name: value if processor is None else processor(value)
             for name, processor in self._processors.items()
             for value in (values[name],)
         }
-        parameters = processed if self._positions is None else [processed[name] for name in self._positions]
+        return processed if self._positions is None else tuple(processed[name] for name in self._positions)
+
+    def first(self, driver_connection: Any, values: Mapping[str, object]) -> Any:
+        """The first row the statement answers, or None."""
         cursor = driver_connection.cursor()
         try:
-            cursor.execute(self.sql, parameters)
+            cursor.execute(self.sql, self.parameters(values))
             return cursor.fetchone()
         finally:
             cursor.close()

@@ -3,8 +3,8 @@ last-resort 500."""
 
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,7 +22,7 @@ _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 def _request_id(headers: Headers) -> str:
     offered = headers.get("x-request-id")
-    return offered if offered and _CLIENT_REQUEST_ID.match(offered) else uuid.uuid4().hex
+    return offered if offered and _CLIENT_REQUEST_ID.match(offered) else secrets.token_hex(16)
 
 
 def _has_body(headers: Headers) -> bool:

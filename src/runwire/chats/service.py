@@ -55,31 +55,31 @@ def list_chats(
 
 @dataclass(frozen=True)
 class ChatAccess:
-    """A session's user and, when the chat exists, its owner, whether it is deleted, and its version."""
+    """A session's user and, when the chat exists, whether the user owns it, whether it is deleted, and its version."""
 
-    user_id: uuid.UUID
-    owner_id: uuid.UUID | None
+    stored_user_id: str | uuid.UUID  # as the driver gives it: on SQLite its 32 stored hex digits
+    found: bool
+    owned: bool
     deleted: bool
     version: int
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> "ChatAccess":
-        """From a row of ACCESS as the driver gives it (on SQLite, UUIDs as their 32 stored hex digits)."""
+        """From a row of ACCESS as the driver gives it (both ids in the same stored form)."""
         user_id, owner_id, deleted_at, version = row
-        return cls(
-            _as_uuid(user_id), None if owner_id is None else _as_uuid(owner_id), deleted_at is not None, version or 0
-        )
+        return cls(user_id, owner_id is not None, owner_id == user_id, deleted_at is not None, version or 0)
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        stored = self.stored_user_id
+        return stored if isinstance(stored, uuid.UUID) else uuid.UUID(stored)
 
     def require_owned(self) -> None:
         """404 for a missing or deleted chat, 403 for another user's, as `ownership.require_owned`."""
-        if self.owner_id is None or self.deleted:
+        if not self.found or self.deleted:
             raise NotFound("Chat not found.")
-        if self.owner_id != self.user_id:
+        if not self.owned:
             raise Forbidden("You cannot access another user's chat.")
-
-
-def _as_uuid(value: str | uuid.UUID) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
 
 
 # The session named by `token_hash` (if live at `now`) with the chat `chat_key` (if it exists), in one statement: what

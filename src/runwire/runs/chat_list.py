@@ -209,11 +209,12 @@ class ChatListReader:
         try:
             chat_id: uuid.UUID | None = parse_uuid(chat_text, "chatId")
         except Invalid:
-            chat_id = None
+            chat_id = None  # a 400, once the session is known to be good
         access = await self.access.read(hash_token(token), chat_id)
         if access is None:
             raise Unauthorized("A valid session is required.")
-        chat_id = parse_uuid(chat_text, "chatId")
+        if chat_id is None:
+            chat_id = parse_uuid(chat_text, "chatId")
         wanted = prepare(chat_id)
         access.require_owned()
         if self.rules.reads.enabled:

@@ -1,11 +1,23 @@
 """A run's detail and a chat's messages answer with an ETag like the run list: a matching If-None-Match is a 304
-while nothing in the chat changed, and never once something has; the contract's error order holds on this path."""
+while nothing in the chat changed, and never once something has; the contract's error order holds on this path. The
+path's own parts: the session read sent to the driver directly, and the fast lane."""
 
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
+import psycopg
+import pytest
+import sqlalchemy as sa
+from fastapi import APIRouter, Header, Response
 from fastapi.testclient import TestClient
 
+from runwire.auth.service import hash_token
+from runwire.chats import service as chats_service
+from runwire.chats.service import ChatAccess
+from runwire.db import DriverStatement, utcnow
+from runwire.routing import FastLane, route_to
+from tests.factories import POSTGRES_ADMIN_URL
 from tests.helpers import (
     assert_refused,
     create_workflow,
@@ -82,3 +94,97 @@ def test_messages_keep_the_contract_error_order(client: TestClient, user: dict[s
     assert_refused(client.get(missing), 404, "Not Found")
     client.cookies.clear()
     assert_refused(client.get(missing, params={"cursor": "not a cursor"}), 401, "Unauthorized")
+
+
+def test_the_session_read_sends_what_sqlalchemy_would(client: TestClient, user: dict[str, Any]) -> None:
+    """The session read goes to the driver directly (`db.DriverStatement`): the SQL and the values it sends are those
+    SQLAlchemy's own execution of the statement sends, and the row answers alike."""
+    database = client.app.state.database  # type: ignore[attr-defined]
+    chat = new_chat(client)
+    token_hash = hash_token(client.cookies["runwire_session"])
+    statement = DriverStatement(chats_service.ACCESS, database.engine.dialect)
+    sent: list[tuple[str, Any]] = []
+    for now in (utcnow(), utcnow().replace(microsecond=0)):
+        values = {"chat_key": uuid.UUID(chat["id"]), "token_hash": token_hash, "now": now}
+        sent.clear()
+        with database.statements() as connection:
+            sa.event.listen(connection, "before_cursor_execute", lambda *args: sent.append((args[2], args[3])))
+            through_sqlalchemy = connection.execute(chats_service.ACCESS, values).one()
+            direct = statement.first(connection.connection.driver_connection, values)
+        assert sent == [(statement.sql, statement.parameters(values))]
+        assert ChatAccess.from_row(direct).user_id == through_sqlalchemy.user_id == uuid.UUID(user["id"])
+        assert ChatAccess.from_row(direct).owned and ChatAccess.from_row(direct).version == through_sqlalchemy[3]
+
+
+def test_the_list_reads_on_after_the_database_drops_its_connections(
+    app_factory: Callable[..., TestClient], database_url: str | None
+) -> None:
+    if database_url is None:
+        pytest.skip("a SQLite file cannot drop its own process's connections; PostgreSQL can")
+    client = app_factory()
+    sign_up(client)
+    path = f"/api/chats/{new_chat(client)['id']}/workflow-runs"
+    assert client.get(path).status_code == 200
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (database_url.rsplit("/", 1)[1],),
+        )
+    listed = client.get(path)
+    assert listed.status_code == 200 and listed.json() == {"data": {"workflowRuns": []}}
+
+
+def test_the_fast_lane_answers_as_the_route_does(client: TestClient, user: dict[str, Any]) -> None:
+    """A GET without a query string is answered by the fast lane (`routing.FastLane`), one with a query string by
+    FastAPI's own route: the same endpoint, the same answer."""
+    assert isinstance(client.app.router.routes[0], FastLane)  # type: ignore[attr-defined]
+    chat = new_chat(client)
+    workflow = create_workflow(client, [step("say", "template", {"template": "hi"})])
+    run = wait_for_run(client, chat["id"], start_run(client, chat["id"], workflow["id"])["id"])
+    others = (mallory_of(client), anonymous_of(client))
+    for path in (f"/api/chats/{chat['id']}/workflow-runs", f"/api/chats/{chat['id']}/workflow-runs/{run['id']}"):
+        fast, routed = client.get(path), client.get(path, params={"ignored": "1"})
+        assert (fast.status_code, fast.content) == (routed.status_code, routed.content) == (200, fast.content)
+        assert {**fast.headers, "x-request-id": ""} == {**routed.headers, "x-request-id": ""}
+        for other in others:
+            assert (other.get(path).status_code, other.get(path).json()) == (
+                other.get(path, params={"ignored": "1"}).status_code,
+                other.get(path, params={"ignored": "1"}).json(),
+            )
+    assert client.get("/api/liveness").content == client.get("/api/liveness?ignored=1").content
+
+
+def mallory_of(client: TestClient) -> TestClient:
+    mallory = anonymous_of(client)
+    sign_up(mallory, "mallory@example.com", "Mallory")
+    return mallory
+
+
+def anonymous_of(client: TestClient) -> TestClient:
+    other = TestClient(client.app, raise_server_exceptions=False)
+    other.portal = client.portal
+    return other
+
+
+def test_a_route_the_fast_lane_would_call_wrongly_is_refused() -> None:
+    router = APIRouter()
+
+    @router.get("/items/{item_id}")
+    async def with_a_header(item_id: str, key: Annotated[str | None, Header()] = None) -> Response:
+        return Response()
+
+    @router.get("/numbers/{number}")
+    async def with_a_number(number: int) -> Response:
+        return Response()
+
+    @router.get("/things")
+    def not_a_coroutine() -> Response:
+        return Response()
+
+    @router.get("/dicts")
+    async def returns_a_dict() -> dict[str, str]:
+        return {}
+
+    for endpoint in (with_a_header, with_a_number, not_a_coroutine, returns_a_dict):
+        with pytest.raises(TypeError, match="cannot take the fast lane"):
+            FastLane([route_to(router, endpoint)])
