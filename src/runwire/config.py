@@ -37,8 +37,8 @@ class Settings(BaseSettings):
     application_version: str = "2"
     executor_id: str = "local"
     max_parallel_steps: int = Field(default=8, ge=1)
-    # How often an executor looks at the run queue when nothing wakes it (queued runs wake it at once).
-    queue_poll_seconds: float = Field(default=1.0, gt=0)
+    # How often an executor looks at the run queue when nothing wakes it (queued and ended runs wake it at once).
+    queue_poll_seconds: float = Field(default=5.0, gt=0)
     default_step_timeout_seconds: float = Field(default=300, gt=0)
     retry_backoff_seconds: float = Field(default=1.0, ge=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

@@ -94,10 +94,10 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": redact(record.getMessage()),
         }
-        context = _CONTEXT.get()
+        given, context = record.__dict__, _CONTEXT.get()  # `extra` lands in the record's attributes
         for field in _FIELDS:
-            if hasattr(record, field):
-                line[field] = getattr(record, field)
+            if field in given:
+                line[field] = given[field]
             elif field in context:
                 line[field] = context[field]
         if record.exc_info and record.exc_info[1] is not None:

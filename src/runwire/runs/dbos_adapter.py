@@ -4,7 +4,7 @@ when a DBOS upgrade moves any of it."""
 import threading
 import time
 
-from dbos import DBOS
+from dbos import DBOS, _workflow_commands
 from dbos import _dbos as dbos_internals
 from dbos._dbos import _get_or_create_dbos_registry
 from dbos._migration import get_migration_versions, get_sqlite_migration_versions
@@ -12,6 +12,10 @@ from dbos._queue import queue_thread
 from sqlalchemy.engine import Engine
 
 QUEUE_WORKER_THREAD_PREFIX = "queue-worker-"
+# DBOS's background jobs (queueing delayed workflows, cancelling those past their deadline) look every second, each
+# look a transaction on the system database. Runwire delays no workflow and gives none a deadline: every five seconds
+# spares an idle process most of that work. Read when DBOS launches.
+_workflow_commands._BACKGROUND_JOBS_INTERVAL_SEC = 5.0
 
 
 def recover_pending_workflows(executor_ids: list[str]) -> list[str]:
@@ -55,8 +59,9 @@ def unregister_instance(instance: object) -> None:
 
 
 # After a wake, a queue thread looks again at these intervals before it goes back to its polling interval: what
-# woke it (a run ending) is followed by DBOS recording the workflow's end, which frees the chat for its next run.
-AFTER_WAKE_SECONDS = (0.02, 0.05, 0.1, 0.2, 0.5)
+# woke it (a run ending) is followed by DBOS recording the workflow's end, which frees the chat for its next run. The
+# looks go on for a few seconds, as often as the old one-second polling, so that an idle executor may sleep longer.
+AFTER_WAKE_SECONDS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 1.0, 1.0)
 
 
 class _WakeableEvent(threading.Event):

@@ -1,5 +1,6 @@
 """What Runwire takes from DBOS's private API still exists: when a DBOS upgrade moves it, this fails first."""
 
+import inspect
 import threading
 import time
 from collections.abc import Iterator
@@ -66,3 +67,10 @@ def test_the_queue_threads_wait_at_most_the_poll_interval_however_far_dbos_backs
     assert time.monotonic() - began < 60
     waker.stop()
     assert event.wait(timeout=120.0) is True
+
+
+def test_the_background_jobs_interval_is_read_where_runwire_sets_it() -> None:
+    from dbos import _workflow_commands
+
+    assert _workflow_commands._BACKGROUND_JOBS_INTERVAL_SEC == 5.0
+    assert "_BACKGROUND_JOBS_INTERVAL_SEC" in inspect.getsource(_workflow_commands.background_jobs_thread)
