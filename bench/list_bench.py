@@ -14,7 +14,11 @@ the engine would take minutes (runs of a chat execute one at a time). The server
 load generator (wrk, or httpx without it) to the other. Numbers are information: the exit status is 0 whenever the
 harness itself worked.
 
-    python -m bench.list_bench [--quick]
+With `--postgres` the server runs on a fresh PostgreSQL database (127.0.0.1:5432) and the benchmark measures what
+needs no bulk loading, which writes SQLite files only: the list, its 304 and liveness against the floor apps, and the
+idle CPU.
+
+    python -m bench.list_bench [--quick] [--postgres]
 """
 
 import argparse
@@ -32,7 +36,7 @@ from pathlib import Path
 import httpx
 
 from bench.bulk_load import BulkLoader
-from bench.common import Api, Server
+from bench.common import POSTGRES_ADMIN_URL, Api, Server, postgres_database
 from bench.floor_apps import KINDS, FloorServer
 from bench.loadgen import Load, drive, generator_name, split_cores
 from bench.report import Figure, print_table
@@ -110,17 +114,24 @@ class Latency:
 
 
 @dataclass(frozen=True)
-class Results:
+class SideBySide:
+    """The list, its 304 and liveness against the floor apps, in one run, and the idle server's CPU before."""
+
     body_bytes: int
     throughput: dict[str, Load]
+    idle_cpu: float
+    idle_seconds: float
+
+
+@dataclass(frozen=True)
+class Results:
+    side_by_side: SideBySide
     growth: list[Latency]
     volume_runs: tuple[int, int]
     volume: list[tuple[Latency, Latency]]
     statements: dict[int, dict[str, list[str]]]
     memory_kb: tuple[int, int, int]
     memory_lists: int
-    idle_cpu: float
-    idle_seconds: float
 
 
 async def seed_through_api(server: Server) -> Seeded:
@@ -228,15 +239,7 @@ def bench(tmp: Path, scale: Scale) -> Results:
         server.stop()
         baseline_runs = add_clones(data_dir, seeded, growth=True, other_runs=BASELINE_OTHER_RUNS)
         server.start()
-        main_list = server.url + seeded.path(seeded.main_chat)
-        first = get_response(main_list, seeded.cookie)
-        body = first.content
-        idle_cpu = idle_cpu_share(server, scale.idle_seconds)
-        with floor_servers(tmp, body, server_cpus) as floors:
-            targets = {"list": main_list, "list-304": main_list, "liveness": server.url + "/api/liveness"}
-            targets |= {kind: floor.url + "/floor" for kind, floor in floors.items()}
-            extra = {"list-304": {"If-None-Match": first.headers["etag"]}}
-            throughput = best_throughput(targets, seeded.cookie, scale, load_cpus, extra)
+        compared = side_by_side(tmp, server, seeded, scale)
         chats = {runs: seeded.growth_chats[runs] for runs in GROWTH} | {SEED_RUNS: seeded.main_chat}
         before = {runs: latency(server, seeded, chat, runs, scale, load_cpus) for runs, chat in chats.items()}
         biggest = server.url + seeded.path(seeded.growth_chats[max(GROWTH)])
@@ -254,18 +257,32 @@ def bench(tmp: Path, scale: Scale) -> Results:
     finally:
         server.stop()
     growth = [before[runs] for runs in GROWTH]
-    return Results(
-        len(body),
-        throughput,
-        growth,
-        (baseline_runs, total_runs),
-        volume,
-        statements,
-        memory_kb,
-        scale.memory_lists,
-        idle_cpu,
-        scale.idle_seconds,
-    )
+    return Results(compared, growth, (baseline_runs, total_runs), volume, statements, memory_kb, scale.memory_lists)
+
+
+def side_by_side(tmp: Path, server: Server, seeded: Seeded, scale: Scale) -> SideBySide:
+    """The idle server's CPU, then the list (fresh and revalidated) and liveness loaded in turn with the floor apps
+    serving the list's bytes."""
+    server_cpus, load_cpus = split_cores()
+    main_list = server.url + seeded.path(seeded.main_chat)
+    first = get_response(main_list, seeded.cookie)
+    idle_cpu = idle_cpu_share(server, scale.idle_seconds)
+    with floor_servers(tmp, first.content, server_cpus) as floors:
+        targets = {"list": main_list, "list-304": main_list, "liveness": server.url + "/api/liveness"}
+        targets |= {kind: floor.url + "/floor" for kind, floor in floors.items()}
+        extra = {"list-304": {"If-None-Match": first.headers["etag"]}}
+        throughput = best_throughput(targets, seeded.cookie, scale, load_cpus, extra)
+    return SideBySide(len(first.content), throughput, idle_cpu, scale.idle_seconds)
+
+
+def bench_postgres(tmp: Path, scale: Scale, database_url: str) -> SideBySide:
+    server_cpus, _ = split_cores()
+    server = Server(tmp / "data", tmp / "server.log", env={"RUNWIRE_DATABASE_URL": database_url}, cpus=server_cpus)
+    try:
+        server.start()
+        return side_by_side(tmp, server, asyncio.run(seed_through_api(server)), scale)
+    finally:
+        server.stop()
 
 
 def idle_cpu_share(server: Server, seconds: float) -> float:
@@ -285,9 +302,9 @@ def _ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else float("nan")
 
 
-def figures(results: Results) -> list[Figure]:
-    rps = {name: load.rps for name, load in results.throughput.items()}
-    kb = results.body_bytes / 1024
+def side_by_side_figures(compared: SideBySide) -> list[Figure]:
+    rps = {name: load.rps for name, load in compared.throughput.items()}
+    kb = compared.body_bytes / 1024
     out = [Figure(f"req/s {name}", f"{value:,.0f}") for name, value in rps.items()]
     vs_ceiling, vs_floor = _ratio(rps["list"], rps["fastapi"]), _ratio(rps["list"], rps["bare"])
     out += [
@@ -321,6 +338,19 @@ def figures(results: Results) -> list[Figure]:
         ),
         Figure("liveness / bare ASGI", f"{_ratio(rps['liveness'], rps['bare']):.2f}"),
     ]
+    out.append(
+        Figure(
+            f"CPU of an idle server over {compared.idle_seconds:g} s",
+            f"{compared.idle_cpu * 100:.2f}% of a core",
+            f"<= {GOAL_IDLE_CPU * 100:g}%",
+            compared.idle_cpu <= GOAL_IDLE_CPU,
+        )
+    )
+    return out
+
+
+def figures(results: Results) -> list[Figure]:
+    out = side_by_side_figures(results.side_by_side)
     for item in results.growth:
         out.append(
             Figure(
@@ -355,14 +385,6 @@ def figures(results: Results) -> list[Figure]:
                     len(sent) <= goal,
                 )
             )
-    out.append(
-        Figure(
-            f"CPU of an idle server over {results.idle_seconds:g} s",
-            f"{results.idle_cpu * 100:.2f}% of a core",
-            f"<= {GOAL_IDLE_CPU * 100:g}%",
-            results.idle_cpu <= GOAL_IDLE_CPU,
-        )
-    )
     before_kb, warm_kb, after_kb = results.memory_kb
     out.append(
         Figure(
@@ -378,12 +400,22 @@ def figures(results: Results) -> list[Figure]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.list_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short loads and 20k runs of volume; under 30 s")
+    parser.add_argument("--postgres", action="store_true", help="on PostgreSQL: the list against the floor apps")
     args = parser.parse_args(argv)
     scale = QUICK if args.quick else FULL
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="runwire-bench-", ignore_cleanup_errors=True) as tmp:
-        results = bench(Path(tmp), scale)
-    print_table("run list (GET /api/chats/:chatId/workflow-runs)", figures(results))
+        if args.postgres:
+            with postgres_database() as database_url:
+                if database_url is None:
+                    print(f"no PostgreSQL at {POSTGRES_ADMIN_URL}: nothing measured")
+                    return 0
+                table = side_by_side_figures(bench_postgres(Path(tmp), scale, database_url))
+        else:
+            results = bench(Path(tmp), scale)
+            table = figures(results)
+    backend = "PostgreSQL" if args.postgres else "SQLite"
+    print_table(f"run list (GET /api/chats/:chatId/workflow-runs), {backend}", table)
     generator = generator_name()
     print(
         f"load: {generator}, {CONNECTIONS} connections ({'1 thread' if generator == 'wrk' else 'asyncio'}) for "
@@ -391,9 +423,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{scale.latency_seconds:g} s; server and load on separate cores: {split_cores()}"
     )
     print(
-        f"list: {SEED_RUNS} runs x {STEPS_PER_RUN} template steps made through the API; larger chats and "
-        f"{results.volume_runs[1]:,} runs of volume cloned from them by the bulk loader"
-        + (" (quick mode: a small volume)" if args.quick else "")
+        f"list: {SEED_RUNS} runs x {STEPS_PER_RUN} template steps made through the API"
+        + (
+            ""
+            if args.postgres
+            else f"; larger chats and {results.volume_runs[1]:,} runs of volume cloned from them by the bulk loader"
+            + (" (quick mode: a small volume)" if args.quick else "")
+        )
     )
     print(f"took {time.monotonic() - started:.0f} s")
     return 0

@@ -8,23 +8,18 @@ the floor's is the workflow's wall time / N (`bench.dbos_floor`, a process of it
 
 import argparse
 import asyncio
-import contextlib
 import json
 import statistics
 import subprocess
 import sys
 import tempfile
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import psycopg
-
-from bench.common import Api, Server, parse_timestamp
+from bench.common import POSTGRES_ADMIN_URL, Api, Server, parse_timestamp, postgres_database
 from bench.report import Figure, print_table
 from bench.seeding import wait_until_ended
 
-POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 GOAL_RATIO = 1.5
 RUN_TIMEOUT = 300.0
 
@@ -34,23 +29,6 @@ def delay_steps(count: int) -> list[dict[str, object]]:
         {"id": f"s{i}", "toolId": "delay", "inputs": {"seconds": 0}, "dependsOn": [f"s{i - 1}"] if i else []}
         for i in range(count)
     ]
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str | None]:
-    """A fresh PostgreSQL database's URL, dropped afterwards; None when no PostgreSQL answers."""
-    name = f"runwire_bench_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError:
-        yield None
-        return
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def runwire_per_step(server: Server, steps: int, runs: int) -> list[float]:
