@@ -1,4 +1,5 @@
-"""Every benchmark, one after another: `python -m bench [--quick]` (what `make bench` and `make bench-quick` run).
+"""Every benchmark, one after another: `python -m bench [--quick] [--postgres]` (what `make bench` and `make
+bench-quick` run).
 
 Each prints its own table. The exit status is non-zero only when a benchmark's harness broke (an exception), never
 because a figure missed its goal.
@@ -32,10 +33,16 @@ BENCHMARKS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "mcp": mcp_bench.main,
 }
 
+# The benchmarks that take --postgres (the step benchmark always measures both databases).
+ON_POSTGRES = ("list",)
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="every benchmark in its quick mode (about a minute)")
+    parser.add_argument(
+        "--postgres", action="store_true", help=f"those of {', '.join(ON_POSTGRES)} on PostgreSQL instead of SQLite"
+    )
     parser.add_argument(
         "only", nargs="*", metavar="NAME", help=f"run just these of {', '.join(BENCHMARKS)} (default: all)"
     )
@@ -48,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n=== {name} benchmark{' (quick)' if args.quick else ''} ===", flush=True)
         began = time.monotonic()
         try:
-            status = BENCHMARKS[name](["--quick"] if args.quick else [])
+            options = ["--quick"] * args.quick + ["--postgres"] * (args.postgres and name in ON_POSTGRES)
+            status = BENCHMARKS[name](options)
         except Exception:
             traceback.print_exc()
             status = 1
