@@ -80,6 +80,10 @@ def error_response(
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
+def runwire_error_response(error: RunwireError) -> JSONResponse:
+    return error_response(error.status_code, error.message, details=error.details, headers=error.headers)
+
+
 def _field_path(loc: Sequence[int | str]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
@@ -109,7 +113,7 @@ def install_error_handlers(app: FastAPI, *, request_is_authorised: AuthCheck) ->
 
     async def on_runwire_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RunwireError)
-        return error_response(exc.status_code, exc.message, details=exc.details, headers=exc.headers)
+        return runwire_error_response(exc)
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -1,5 +1,5 @@
-"""The ASGI layer every request passes: request id, cross-site write guard, access log and request metrics,
-last-resort 500."""
+"""The ASGI layer every request passes: request id, cross-site write guard, the fast lane, access log and request
+metrics, last-resort 500."""
 
 import logging
 import re
@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runwire import metrics
 from runwire.errors import error_response, unexpected_error_response
+from runwire.fastlane import FastLane
 from runwire.logs import set_log_context
 
 access_log = logging.getLogger("runwire.access")
@@ -35,10 +36,14 @@ def is_json(content_type: str) -> bool:
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, *, allowed_origins: frozenset[str], max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, allowed_origins: frozenset[str], max_body_bytes: int, lane: FastLane | None = None
+    ) -> None:
+        """`lane` answers the requests it takes (see `fastlane.py`); the app, every other."""
         self.app = app
         self.allowed_origins = allowed_origins
         self.max_body_bytes = max_body_bytes
+        self.lane = lane
 
     def _refusal(self, method: str, headers: Headers) -> tuple[int, str] | None:
         if method not in WRITE_METHODS:
@@ -102,8 +107,11 @@ class RequestMiddleware:
                     refusal = 413, self._too_large
                 else:
                     receive = buffered
+            fast = None if refusal is not None or self.lane is None else self.lane.find(scope)
             if refusal is not None:
                 await error_response(refusal[0], refusal[1])(scope, receive, send_with_request_id)
+            elif fast is not None:
+                await fast(scope, receive, send_with_request_id)
             else:
                 await self.app(scope, receive, send_with_request_id)
         except Exception:
