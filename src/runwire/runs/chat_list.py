@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from runwire.auth.service import hash_token
 from runwire.chats import service as chats_service
 from runwire.chats.service import ChatAccess
-from runwire.db import Database, DriverStatement, utcnow
+from runwire.db import Database, DriverStatement, MillisecondClock
 from runwire.errors import Invalid, NotFound, Unauthorized
 from runwire.ids import parse_uuid
 from runwire.messages import service as messages_service
@@ -40,7 +40,7 @@ from runwire.runs.list_cache import ListCache
 from runwire.runs.models import WorkflowRun
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one is made per request, and a frozen one's fields are set the slow way
 class ListRequest:
     token: str | None
     chat_id: str
@@ -87,6 +87,7 @@ class AccessReader:
         self.database = database
         self._dialect = database.engine.dialect
         self._statement = DriverStatement(chats_service.ACCESS, self._dialect)
+        self._clock = MillisecondClock()
         self._connection: sa.Connection | None = None
         self._thread = (
             None if database.dialect == "sqlite" else ThreadPoolExecutor(1, thread_name_prefix="runwire-access")
@@ -98,7 +99,7 @@ class AccessReader:
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._read, token_hash, chat_id)
 
     def _read(self, token_hash: str, chat_id: uuid.UUID | None) -> ChatAccess | None:
-        values = {"chat_key": chat_id, "token_hash": token_hash, "now": utcnow()}
+        values = {"chat_key": chat_id, "token_hash": token_hash, "now": self._clock.now()}
         try:
             row = self._first(values)
         except self._dialect.loaded_dbapi.Error as error:
