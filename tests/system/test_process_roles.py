@@ -51,26 +51,6 @@ def holding_server() -> Iterator[HoldingServer]:
     server.httpd.shutdown()
 
 
-@pytest.fixture
-def cluster_env(postgres_url: str) -> dict[str, str]:
-    return {"RUNWIRE_DATABASE_URL": postgres_url, "RUNWIRE_TOOL_ALLOWED_HOSTS": "127.0.0.1"}
-
-
-@pytest.fixture
-def api_only(tmp_path: Path, cluster_env: dict[str, str]) -> Iterator[Server]:
-    server = Server(tmp_path / "api", tmp_path / "api.log", cluster_env, "--no-executor")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def workers(tmp_path: Path, cluster_env: dict[str, str]) -> Iterator[dict[str, Worker]]:
-    started = {name: Worker(name, tmp_path / f"{name}.log", cluster_env) for name in ("w1", "w2")}
-    yield started
-    for worker in started.values():
-        worker.stop()
-
-
 def executed_by(postgres_url: str, run_id: str) -> str:
     with psycopg.connect(postgres_url) as connection:
         row = connection.execute(

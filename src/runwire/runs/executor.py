@@ -1,4 +1,4 @@
-"""Who runs the runs in a process. Both kinds meet `service.Enqueue`:
+"""Who runs the runs in a process. Both kinds meet `service.Enqueue` and `decisions.SendToWaiter`:
 
 - `InProcessExecutor` (`serve`, `worker`): launches DBOS with the run workflow, listens on the run queue, recovers
   this executor's unfinished runs and settles runs a crash left behind;
@@ -8,6 +8,7 @@
 import logging
 import time
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions, SetEnqueueOptions, SetWorkflowID
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from runwire.config import Settings
 from runwire.db import Database, create_dbos_sqlite_engine
-from runwire.runs import dbos_adapter, lifecycle
+from runwire.runs import dbos_adapter, decisions, lifecycle
 from runwire.runs.models import WorkflowRun
 from runwire.runs.service import Enqueued
 from runwire.runs.signals import SignalHub
@@ -31,6 +32,7 @@ QUEUE_NAME = "runwire-runs"
 MAX_DBOS_PRIORITY = 2**31 - 1
 # How long runs stopped at the end of a drain may take to unwind before they are put back on the queue.
 STOP_RUNS_SECONDS = 5.0
+NOTIFICATION_POLL_SECONDS = 0.2
 ENDED_DBOS_STATUSES = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
 
 
@@ -83,6 +85,8 @@ class InProcessExecutor:
             "system_database_engine": self._dbos_engine.engine,
             "sys_db_pool_size": self.settings.dbos_pool_size,
             "log_level": "WARNING",
+            # On SQLite, DBOS looks for messages to waiting steps (approvals) by polling: this often.
+            "notification_listener_polling_interval_sec": NOTIFICATION_POLL_SECONDS,
         }
         DBOS(config=config)
         if not listen:
@@ -141,6 +145,9 @@ class InProcessExecutor:
             SetEnqueueOptions(queue_partition_key=str(run.chat_id), priority=_priority(run)),
         ):
             self.queue.enqueue(self._workflow.execute_run, str(run.run_id))
+
+    def send_to_waiter(self, waiter_id: str, message: dict[str, Any]) -> None:
+        DBOS.send(waiter_id, message, decisions.TOPIC, idempotency_key=waiter_id)
 
     def _settle_leftover_runs(self) -> None:
         """Queue runs whose workflow was never queued, and fail runs whose workflow ended without them."""
@@ -205,6 +212,10 @@ class QueueClient:
             "app_version": self.settings.application_version,
         }
         self._client.enqueue(options, str(run.run_id))
+
+    def send_to_waiter(self, waiter_id: str, message: dict[str, Any]) -> None:
+        assert self._client is not None, "the queue client is not started"
+        self._client.send(waiter_id, message, decisions.TOPIC, idempotency_key=waiter_id)
 
 
 Executor = InProcessExecutor | QueueClient

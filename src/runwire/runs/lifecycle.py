@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from runwire.db import utcnow
 from runwire.messages import service as messages_service
 from runwire.runs import transitions
+from runwire.runs.decisions import DECISION
 from runwire.runs.models import StepRun, WorkflowRun
 from runwire.runs.states import Outcome, Status, is_final
 from runwire.schemas import ErrorInfo
@@ -46,6 +47,8 @@ class PlannedStep(TypedDict):
     # recovered run keeps the deadline it started with.
     deadline: float | None
     runTimeoutSeconds: int | None
+    # Whether the step's tool waits for a person's decision (`approval`): the run then waits for it durably.
+    waitsForDecision: bool
 
 
 class ReplyTemplate(TypedDict):
@@ -113,6 +116,7 @@ def _planned(
         renders=bool(templated - raw),
         deadline=deadline,
         runTimeoutSeconds=run_timeout,
+        waitsForDecision=tool is not None and tool.waits_for_decision,
     )
 
 
@@ -195,6 +199,29 @@ def _append_log(run_id: uuid.UUID, step_id: str, message: str, *, session: Sessi
     if len(logs) < MAX_LOG_ENTRIES:
         entry = {"at": utcnow().isoformat(), "message": message}
         session.execute(sa.update(StepRun).where(where).values(logs=[*logs, entry]))
+
+
+def await_decision(run_id: uuid.UUID, step_id: str, prompt: str, *, session: Session) -> float | None:
+    """Mark a running step as waiting for a decision and say so in the run's log (once: a recovered step that
+    waits again adds nothing). Returns when the step started (epoch seconds: its wait is timed from then), or None
+    when the step is no longer running."""
+    run = _running_step(run_id, step_id, session=session)
+    if run is None:
+        return None
+    where = _step_where(run_id, step_id)
+    waiting_for, started_at = session.execute(sa.select(StepRun.waiting_for, StepRun.started_at).where(where)).one()
+    if waiting_for is None:
+        session.execute(sa.update(StepRun).where(where).values(waiting_for=DECISION))
+        run.emit("step_waiting", {"stepId": step_id, "prompt": prompt})
+        transitions.save(run, session=session)
+    assert started_at is not None, "a running step has started"
+    return float(started_at.timestamp())
+
+
+def step_is_live(run_id: uuid.UUID, step_id: str, *, session: Session) -> bool:
+    """Whether the step has yet to end."""
+    status = session.scalar(sa.select(StepRun.status).where(_step_where(run_id, step_id)))
+    return status is not None and not is_final(status)
 
 
 def finish_step(

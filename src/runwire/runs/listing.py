@@ -54,6 +54,7 @@ _STEP_COLUMNS = (
     _raw(StepRun.completed_at, "completed_at"),
     StepRun.error,
     _raw(StepRun.reused_from, "reused_from"),
+    StepRun.waiting_for,
 )
 # Where chat_seq stands in a row of the list's statement: after the version and the other run columns.
 _CHAT_SEQ = len(_RUN_COLUMNS)
@@ -132,7 +133,7 @@ def _run_dict(row: Sequence[Any]) -> dict[str, Any]:
 
 
 def _step_dict(row: Sequence[Any], detail: bool) -> dict[str, Any]:
-    _run_id, step_id, name, tool_id, status, started_at, completed_at, error, reused_from = row[:9]
+    _run_id, step_id, name, tool_id, status, started_at, completed_at, error, reused_from, waiting_for = row[:10]
     step = {
         "id": step_id,
         "status": status,
@@ -142,9 +143,10 @@ def _step_dict(row: Sequence[Any], detail: bool) -> dict[str, Any]:
         "toolId": tool_id,
         "error": error,
         "reusedFrom": _uuid(reused_from) if reused_from is not None else None,
+        "waitingFor": waiting_for,
     }
     if detail:
-        inputs, output, attempts, logs = row[9:13]  # _STEP_DETAIL_COLUMNS
+        inputs, output, attempts, logs = row[10:14]  # _STEP_DETAIL_COLUMNS
         step.update(inputs=inputs, output=output, attempts=attempts, logs=logs)
     return step
 

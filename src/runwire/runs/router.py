@@ -22,11 +22,11 @@ from runwire.ids import parse_uuid
 from runwire.openapi import also_answers
 from runwire.pagination import LimitParam, decode_newest_first
 from runwire.routing import api_router, conditional_json
-from runwire.runs import idempotency, listing, service, stream
+from runwire.runs import decisions, idempotency, listing, service, stream
 from runwire.runs.chat_list import ChatListReader, ListRequest
 from runwire.runs.executor import Executor
 from runwire.runs.models import WorkflowRun
-from runwire.runs.schemas import Order, RunCreate, RunDetail, RunList, RunRead, RunRerun
+from runwire.runs.schemas import DecisionCreate, Order, RunCreate, RunDetail, RunList, RunRead, RunRerun
 from runwire.schemas import Envelope
 
 router = api_router("/api/chats/{chatId}/workflow-runs", "workflow runs")
@@ -149,6 +149,26 @@ def rerun_run(
     from_failed = data is not None and data.from_failed
     rerun = service.rerun(run, from_failed=from_failed, user_id=auth.user_id, enqueue=executor.enqueue, session=session)
     return json_response({"data": listing.get_run(rerun.id, detail=False, session=session)}, status_code=202)
+
+
+@router.post(
+    "/{workflowRunId}/steps/{stepId}/decision",
+    response_model=Envelope[RunRead],
+    responses=also_answers(409, "The step is not waiting for a decision (it has not started waiting, or has ended)."),
+)
+def decide_step(
+    _body: Annotated[None, checked_body(DecisionCreate)],
+    run: RunInChat,
+    stepId: str,
+    data: DecisionCreate,
+    session: SessionDep,
+    executor: Annotated[Executor, Depends(get_executor)],
+    _quota: WriteQuota,
+) -> Response:
+    """Approve or reject an approval step that waits for a decision; exactly one decision is ever taken."""
+    decisions.decide(run.id, stepId, data, send=executor.send_to_waiter, session=session)
+    session.flush()
+    return json_response({"data": listing.get_run(run.id, detail=False, session=session)})
 
 
 @router.get("/{workflowRunId}/stream", response_class=EventSourceResponse)

@@ -19,11 +19,11 @@ import logging
 import uuid
 from typing import Any, NoReturn
 
-from dbos import DBOS, DBOSConfiguredInstance
+from dbos import DBOS, DBOSConfiguredInstance, SetWorkflowID, WorkflowHandleAsync
 
 from runwire import metrics
 from runwire.logs import set_log_context
-from runwire.runs import lifecycle
+from runwire.runs import decisions, lifecycle
 from runwire.runs.states import Outcome, Status
 from runwire.runs.steps import StepRunner
 
@@ -32,6 +32,10 @@ log = logging.getLogger("runwire.workflow")
 CLASS_NAME = "runwire.RunWorkflow"
 INSTANCE_NAME = "runwire"
 WORKFLOW_NAME = "execute_run"
+WAITER_NAME = "await_decision"
+# How long a step's waiter waits for its decision before it looks whether the step still waits for one (it ends once
+# the step has ended, even when no message told it so: a run cancelled while no executor ran).
+WAITER_RECHECK_SECONDS = 600.0
 VISIBILITY_WAITS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -60,6 +64,24 @@ class RunWorkflow(DBOSConfiguredInstance):
             self.busy.pop(run_id, None)
             self.parked.pop(run_id, None)
             metrics.EXECUTOR_BUSY.set(len(self.busy))
+
+    @DBOS.workflow(name=WAITER_NAME)
+    async def await_decision(self, run_id: str, step_id: str) -> dict[str, Any] | None:
+        """An approval step's wait (see `decisions`): the decision sent to it, or None once the step has ended
+        without one."""
+        while True:
+            message = await DBOS.recv_async(decisions.TOPIC, timeout_seconds=WAITER_RECHECK_SECONDS)
+            if message is not None:
+                return message if decisions.is_decision(message) else None
+            if not await DBOS.run_step_async({"name": "still_waiting"}, self._still_waiting, run_id, step_id):
+                return None
+
+    async def _still_waiting(self, run_id: str, step_id: str) -> bool:
+        return await self.runner.read(lifecycle.step_is_live, uuid.UUID(run_id), step_id)
+
+    async def _start_waiter(self, run_id: str, step_id: str) -> WorkflowHandleAsync[Any]:
+        with SetWorkflowID(decisions.waiter_id(run_id, step_id)):
+            return await DBOS.start_workflow_async(self.await_decision, run_id, step_id)
 
     async def _park(self, run_id: str) -> NoReturn:
         """Wait, unfinished, until the executor stops it: it resumes on the next executor from its checkpoints."""
@@ -134,8 +156,9 @@ class RunWorkflow(DBOSConfiguredInstance):
                         break
                     launched.add(step["id"])
                     reservation = DBOS.reserve_step()
+                    waiter = await self._start_waiter(run_id, step["id"]) if step["waitsForDecision"] else None
                     task = asyncio.create_task(
-                        reservation.run_async({"name": f"step:{step['id']}"}, self.runner.run, run_id, step)
+                        reservation.run_async({"name": f"step:{step['id']}"}, self.runner.run, run_id, step, waiter)
                     )
                     in_flight[task] = step["id"]
                 if not in_flight:
