@@ -3,6 +3,8 @@ loses nothing (the step waits again after the restart, and a decision then lets 
 decision posted to an API-only process reaches the step waiting in a worker, even one killed and restarted."""
 
 import asyncio
+import signal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +15,7 @@ from tests.helpers import HitCounter, Server, Worker, signed_in, wait_for, wait_
 pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
 
 DECISIONS = 6
+GRACE_SECONDS = 60
 FINAL = {"completed", "failed", "cancelled"}
 
 
@@ -117,3 +120,28 @@ def test_a_decision_posted_to_an_api_process_reaches_a_restarted_worker(
     assert done["status"] == "completed", done
     assert hit_counter.hits == {"/after": 1}
     assert event_types(client, path).count("step_waiting") == 1
+
+
+def test_sigterm_does_not_wait_out_the_grace_for_a_step_that_waits_for_a_decision(
+    tmp_path: Path, hit_counter: HitCounter
+) -> None:
+    env = {"RUNWIRE_TOOL_ALLOWED_HOSTS": "127.0.0.1", "RUNWIRE_SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS)}
+    server = Server(tmp_path / "data", tmp_path / "server.log", env)
+    server.start()
+    try:
+        client = signed_in(server)
+        path = start_waiting_run(client, approval_then_fetch(hit_counter))
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        # Far below the grace: the drain has nothing to wait for, the wait resumes after the restart.
+        assert server.process.wait(GRACE_SECONDS / 2) == 0
+        assert "run stopped mid-step" not in server.log_path.read_text()
+
+        server.start()
+        restarted = httpx.Client(base_url=server.url, cookies=client.cookies, timeout=10)
+        decided = restarted.post(f"{path}/steps/ship/decision", json={"approved": True})
+        assert decided.status_code == 200, decided.text
+        assert wait_for_status(restarted, path, FINAL)["status"] == "completed"
+        assert hit_counter.hits == {"/after": 1}
+    finally:
+        server.stop()

@@ -1,9 +1,10 @@
 """Decisions on approval steps, and how they reach the waiting run.
 
 An approval step waits, running, for one decision. Its wait is a small DBOS workflow of its own (the step's
-*waiter*, started by the run's workflow under a name derived from the run and the step), which receives the decision
-as a DBOS message: durable, so a decision posted while no executor runs, or before a crash, is still there after the
-restart.
+*waiter*, queued by the run's workflow under an id derived from the run and the step), which receives the decision as
+a DBOS message and publishes it as a DBOS event that the step waits for. Both are durable: a decision posted while
+no executor runs, or before a crash, is still there after the restart, and recovery hands a dead executor's waiters to
+live executors as it does its runs.
 
 A decision is recorded exactly once. `decide` ends the step in the transaction that checks it is waiting, with the
 run's row locked, so of two decisions posted at once the second finds the step ended. The message is sent inside that
@@ -26,8 +27,9 @@ from runwire.schemas import ErrorInfo, format_timestamp
 
 # What a step waits for when it waits for a decision (`step.waitingFor`).
 DECISION = "decision"
-# The DBOS message topic decisions travel on.
+# The DBOS message topic decisions travel on to a waiter, and the DBOS event under which it publishes the one it took.
 TOPIC = "decision"
+EVENT = "decision"
 # A message that ends a waiter whose step ended without a decision (timed out, or its run stopped).
 CLOSED: dict[str, Any] = {"closed": True}
 
@@ -52,9 +54,7 @@ def step_result(decision: dict[str, Any]) -> tuple[dict[str, Any] | None, ErrorI
     return None, ErrorInfo(code="rejected", message=f"The step was rejected{reason}")
 
 
-def decide(
-    run_id: uuid.UUID, step_id: str, data: DecisionCreate, *, send: SendToWaiter, session: Session
-) -> Status:
+def decide(run_id: uuid.UUID, step_id: str, data: DecisionCreate, *, send: SendToWaiter, session: Session) -> Status:
     """Record a decision on a waiting step and send it to the step's waiter; returns the step's new status."""
     decision = {"approved": data.approved, "comment": data.comment, "decidedAt": format_timestamp(utcnow())}
     output, error = step_result(decision)

@@ -22,7 +22,7 @@ from runwire.runs.service import Enqueued
 from runwire.runs.signals import SignalHub
 from runwire.runs.states import Status
 from runwire.runs.steps import StepRunner
-from runwire.runs.workflow import CLASS_NAME, INSTANCE_NAME, WORKFLOW_NAME, RunWorkflow
+from runwire.runs.workflow import CLASS_NAME, INSTANCE_NAME, WAITS_QUEUE_NAME, WORKFLOW_NAME, RunWorkflow
 from runwire.templating.renderer import TemplateRenderer
 
 log = logging.getLogger("runwire.executor")
@@ -98,6 +98,9 @@ class InProcessExecutor:
             polling_interval_sec=self.settings.queue_poll_seconds,
             on_conflict="always_update",
         )
+        DBOS.register_queue(
+            WAITS_QUEUE_NAME, polling_interval_sec=self.settings.queue_poll_seconds, on_conflict="always_update"
+        )
 
     def begin_drain(self) -> None:
         """Take no new run and start no further step (see `drain.py`); from any thread."""
@@ -109,9 +112,9 @@ class InProcessExecutor:
         """Wait until no run executes here but those waiting for the process to stop, or until `deadline` (on
         `time.monotonic()`'s clock); then stop the runs left (one still executing a step is stopped as by a crash)
         and put them back on the run queue, where a live executor, or this one's restart, resumes them."""
-        while self._workflow.busy and time.monotonic() < deadline:
+        while self._workflow.working() and time.monotonic() < deadline:
             time.sleep(0.05)
-        for run_id in sorted(self._workflow.busy):
+        for run_id in sorted(self._workflow.working()):
             log.warning("run stopped mid-step: the grace ended", extra={"run_id": run_id})
         left = self._workflow.stop_runs()
         stopped_by = time.monotonic() + STOP_RUNS_SECONDS

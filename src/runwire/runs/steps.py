@@ -6,13 +6,14 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
-from dbos import DBOS, WorkflowHandleAsync
+from dbos import DBOS
 
 from runwire.config import Settings
 from runwire.db import Database
@@ -34,6 +35,8 @@ T = TypeVar("T")
 
 PROGRESS_INTERVAL_SECONDS = 0.1
 TRANSIENT_ERROR_WAITS = (0.1, 0.5, 1.0, 2.0, 5.0)
+# A step waits for its decision in waits of at most this long (DBOS's waits take a finite timeout).
+DECISION_WAIT_SECONDS = 3600.0
 # Failures that come out the same on every attempt.
 NOT_RETRIED = frozenset({"invalid_inputs", INVALID_TEMPLATE, TEMPLATE_LIMIT})
 
@@ -49,6 +52,8 @@ class StepRunner:
     database: Database
     renderer: TemplateRenderer
     running_tasks: RunningTasks
+    # How many steps of each run (by id) wait for a decision now.
+    waiting: Counter[str] = field(default_factory=Counter)
 
     def _in_transaction(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with self.database.writing() as session:
@@ -79,17 +84,15 @@ class StepRunner:
 
         return await asyncio.to_thread(in_session)
 
-    async def run(
-        self, run_id_text: str, step: lifecycle.PlannedStep, waiter: WorkflowHandleAsync[Any] | None = None
-    ) -> Status:
+    async def run(self, run_id_text: str, step: lifecycle.PlannedStep, waiter: str | None = None) -> Status:
         """One DAG step, start to end: the body of the DBOS step drawn for it. Returns the step's final status.
-        A step that waits for a decision is handed its waiter (see `decisions`), which is closed once the step has
+        A step that waits for a decision is handed its waiter's id (see `decisions`), which is closed once the step has
         ended without taking its decision (and only then: a step stopped with its process waits again after the
         restart)."""
         ctx = StepContext(run_id=run_id_text, step_id=step["id"], runner=self, waiter=waiter)
         status = await self._run(ctx, step)
         if waiter is not None and not ctx.decided:
-            await DBOS.send_async(waiter.get_workflow_id(), decisions.CLOSED, decisions.TOPIC)
+            await DBOS.send_async(waiter, decisions.CLOSED, decisions.TOPIC)
         return status
 
     async def _run(self, ctx: "StepContext", step: lifecycle.PlannedStep) -> Status:
@@ -229,7 +232,7 @@ class StepContext:
     run_id: str
     step_id: str
     runner: StepRunner
-    waiter: WorkflowHandleAsync[Any] | None = None
+    waiter: str | None = None
     template_context: dict[str, Any] = field(default_factory=dict)
     # Whether the step took a decision from its waiter.
     decided: bool = False
@@ -257,15 +260,17 @@ class StepContext:
         started = await self.runner.write(lifecycle.await_decision, uuid.UUID(self.run_id), self.step_id, prompt)
         if started is None:
             raise asyncio.CancelledError  # the step has ended meanwhile
-        remaining = None if timeout_seconds is None else started + timeout_seconds - time.time()
+        deadline = None if timeout_seconds is None else started + timeout_seconds
+        self.runner.waiting[self.run_id] += 1
         try:
-            async with asyncio.timeout(remaining):
-                message = await self.waiter.get_result()
-        except TimeoutError:
+            message = await self._published_decision(self.waiter, deadline)
+        finally:
+            self.runner.waiting[self.run_id] -= 1
+            if not self.runner.waiting[self.run_id]:
+                del self.runner.waiting[self.run_id]
+        if message is None:
             assert timeout_seconds is not None
-            raise ToolError("timeout", f"No decision came within {timeout_seconds:g} seconds.") from None
-        if not decisions.is_decision(message):
-            raise asyncio.CancelledError  # the waiter ended because the step had ended
+            raise ToolError("timeout", f"No decision came within {timeout_seconds:g} seconds.")
         self.decided = True
         output, error = decisions.step_result(message)
         if error is not None:
@@ -275,6 +280,17 @@ class StepContext:
 
     async def _publish_delta(self, text: str) -> None:
         await self.runner.write(lifecycle.append_output_delta, uuid.UUID(self.run_id), self.step_id, text)
+
+    @staticmethod
+    async def _published_decision(waiter: str, deadline: float | None) -> dict[str, Any] | None:
+        """The decision the waiter publishes, or None once `deadline` (epoch seconds) has passed."""
+        while True:
+            wait = DECISION_WAIT_SECONDS if deadline is None else min(DECISION_WAIT_SECONDS, deadline - time.time())
+            if wait <= 0:
+                return None
+            message = await DBOS.get_event_async(waiter, decisions.EVENT, timeout_seconds=wait)
+            if decisions.is_decision(message):
+                return dict(message)
 
     async def stream_output(self, text: str) -> None:
         await self.deltas.add(text)

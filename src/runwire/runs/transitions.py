@@ -51,9 +51,7 @@ _LOCK_RUN = (
 _UPDATE_CHAT_SEQ = sa.update(_CHATS).where(_CHATS.c.id == sa.bindparam("chat_key"))
 _READ_STEP = sa.select(
     _STEPS.c.status, _STEPS.c.tool_id, _STEPS.c.started_at, _STEPS.c.attempts, _STEPS.c.waiting_for
-).where(
-    _STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.step_id == sa.bindparam("step_key")
-)
+).where(_STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.step_id == sa.bindparam("step_key"))
 _UPDATE_RUN = sa.update(_RUNS).where(_RUNS.c.id == sa.bindparam("run_key"))
 _UPDATE_STEP = sa.update(_STEPS).where(
     _STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.step_id == sa.bindparam("step_key")
