@@ -3,7 +3,10 @@ loses nothing (the step waits again after the restart, and a decision then lets 
 decision posted to an API-only process reaches the step waiting in a worker, even one killed and restarted."""
 
 import asyncio
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -102,16 +105,33 @@ def test_a_kill_while_waiting_then_a_decision_after_the_restart(server: Server, 
     assert event_types(restarted, path).count("step_waiting") == 1
 
 
-def test_a_decision_posted_to_an_api_process_reaches_a_restarted_worker(
-    api_only: Server, workers: dict[str, Worker], hit_counter: HitCounter
+@pytest.mark.parametrize("after_the_kill", ["restart", "recover"])
+def test_a_decision_posted_to_an_api_process_reaches_the_worker_that_took_the_wait_on(
+    api_only: Server,
+    workers: dict[str, Worker],
+    hit_counter: HitCounter,
+    cluster_env: dict[str, str],
+    after_the_kill: str,
 ) -> None:
+    """The killed worker restarts and resumes its own waits, or `runwire recover` hands them to another worker."""
     api_only.start()
-    worker = workers["w1"]
-    worker.start()
+    workers["w1"].start()
     client = signed_in(api_only)
     path = start_waiting_run(client, approval_then_fetch(hit_counter))
-    worker.kill()
-    worker.start()
+    workers["w1"].kill()
+    if after_the_kill == "restart":
+        workers["w1"].start()
+    else:
+        workers["w2"].start()
+        recovered = subprocess.run(
+            [str(Path(sys.executable).parent / "runwire"), "recover", "--executor", "w1"],
+            env={**os.environ, **cluster_env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert recovered.returncode == 0, recovered.stderr
+        assert recovered.stdout.split()[:2] == [path.rsplit("/", 1)[1], "1"], recovered.stdout
 
     decided = client.post(f"{path}/steps/ship/decision", json={"approved": True, "comment": "from the API"})
 

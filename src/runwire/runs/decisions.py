@@ -37,9 +37,16 @@ CLOSED: dict[str, Any] = {"closed": True}
 SendToWaiter = Callable[[str, dict[str, Any]], None]
 
 
+_WAITER_MARK = ".decision."
+
+
 def waiter_id(run_id: uuid.UUID | str, step_id: str) -> str:
     """The DBOS workflow id of the step's waiter."""
-    return f"{run_id}.decision.{step_id}"
+    return f"{run_id}{_WAITER_MARK}{step_id}"
+
+
+def is_waiter_id(workflow_id: str) -> bool:
+    return _WAITER_MARK in workflow_id
 
 
 def is_decision(message: object) -> bool:

@@ -168,8 +168,10 @@ class InProcessExecutor:
 
     def recover(self, executor_id: str) -> list[str]:
         """Put the runs a dead executor left unfinished back on the run queue, where live executors take them on.
-        Completed steps are not run again: DBOS replays them from its checkpoints."""
-        return dbos_adapter.recover_pending_workflows([executor_id])
+        Completed steps are not run again: DBOS replays them from its checkpoints. Returns the runs' ids (the waiters
+        of their approval steps go back on their queue too)."""
+        recovered = dbos_adapter.recover_pending_workflows([executor_id])
+        return [workflow_id for workflow_id in recovered if not decisions.is_waiter_id(workflow_id)]
 
 
 class QueueClient:
