@@ -234,6 +234,17 @@ class Process:
                 self.process.wait(5)
 
 
+def recover(executor_id: str, env: dict[str, str]) -> "subprocess.CompletedProcess[str]":
+    """`runwire recover --executor <executor_id>`, run to its end."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "runwire"), "recover", "--executor", executor_id],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 class Server(Process):
     """`runwire serve` on a free port; extra arguments such as `--no-executor` follow."""
 

@@ -3,17 +3,14 @@ loses nothing (the step waits again after the restart, and a decision then lets 
 decision posted to an API-only process reaches the step waiting in a worker, even one killed and restarted."""
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.helpers import HitCounter, Server, Worker, signed_in, wait_for, wait_for_status
+from tests.helpers import HitCounter, Server, Worker, recover, signed_in, wait_for, wait_for_status
 
 pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
 
@@ -123,13 +120,7 @@ def test_a_decision_posted_to_an_api_process_reaches_the_worker_that_took_the_wa
         workers["w1"].start()
     else:
         workers["w2"].start()
-        recovered = subprocess.run(
-            [str(Path(sys.executable).parent / "runwire"), "recover", "--executor", "w1"],
-            env={**os.environ, **cluster_env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        recovered = recover("w1", cluster_env)
         assert recovered.returncode == 0, recovered.stderr
         assert recovered.stdout.split()[:2] == [path.rsplit("/", 1)[1], "1"], recovered.stdout
 

@@ -1,22 +1,18 @@
 """Process roles on one PostgreSQL database: an API-only `runwire serve --no-executor`, `runwire worker`s, and
 `runwire recover` handing a dead worker's runs to a live one."""
 
-import os
 import select
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
-from tests.helpers import HitCounter, Server, Worker, signed_in, wait_for_status
+from tests.helpers import HitCounter, Server, Worker, recover, signed_in, wait_for_status
 
 pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
 
@@ -131,13 +127,7 @@ def test_recover_hands_a_dead_workers_runs_to_a_live_worker(
     time.sleep(3)  # long enough for w2 to have finished the run, had it been handed over
     assert client.get(run_path).json()["data"]["status"] == "running"
 
-    recovered = subprocess.run(
-        [str(Path(sys.executable).parent / "runwire"), "recover", "--executor", "w1"],
-        env={**os.environ, **cluster_env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    recovered = recover("w1", cluster_env)
 
     assert recovered.returncode == 0, recovered.stderr
     assert run_id in recovered.stdout.split()
