@@ -25,6 +25,7 @@ from runwire.db import create_db_engine
 from runwire.pagination import decode_newest_first
 from runwire.runs import listing
 from tests.factories import fresh_postgres_database
+from tests.list_exactness import NEWEST_FIRST
 
 RUNS = 100_000
 CHATS = 1_000
@@ -256,18 +257,6 @@ def test_the_run_list_reads_through_indexes_at_100k_runs(filled_engine: Engine, 
         assert not any("TEMP B-TREE" in line for line in run_plan), run_plan
         assert any(line.startswith(f"SEARCH step_run USING INDEX {step_index} (run_id=?)") for line in step_plan)
         assert not any(line.startswith("SCAN step_run") for line in step_plan), step_plan
-
-
-NEWEST_FIRST = listing.UserRunFilter(
-    statuses=None,
-    workflow_id=None,
-    chat_id=None,
-    created_after=None,
-    created_before=None,
-    descending=True,
-    limit=50,
-    after=None,
-)
 
 
 def user_list(engine: Engine, run_filter: listing.UserRunFilter) -> tuple[Runs, str | None]:
