@@ -65,4 +65,5 @@ def database_user_list(engine: sa.Engine, user_id: str) -> dict[str, Any]:
     """The user's list (`NEWEST_FIRST`) as the database holds it now, as its route would answer it."""
     with Session(engine) as session:
         runs, next_cursor = listing.list_user_runs(uuid.UUID(user_id), NEWEST_FIRST, session=session)
-    return orjson.loads(orjson.dumps({"data": {"workflowRuns": runs, "nextCursor": next_cursor}}))
+    body: dict[str, Any] = orjson.loads(orjson.dumps({"data": {"workflowRuns": runs, "nextCursor": next_cursor}}))
+    return body
