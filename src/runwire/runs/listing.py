@@ -256,13 +256,16 @@ def list_user_runs(
     user_id: uuid.UUID, run_filter: UserRunFilter, *, session: Session
 ) -> tuple[list[dict[str, Any]], str | None]:
     """The user's runs across their chats (deleted chats' runs are gone), newest first unless ascending, filtered
-    and paged by (createdAt, id)."""
+    and paged by (createdAt, id).
+
+    The runs are read in page order from the (created_at, id) index (with a chatId, from (chat_id, created_at, id)),
+    each kept if its chat, found by primary key, is the user's and not deleted, until the page is full: no sort, and
+    no read of the user's other runs. The chat is an EXISTS rather than a join so that SQLite, which evaluates it run
+    by run, plans this walk whether or not it has statistics; PostgreSQL turns it into a join and may read a user
+    with few chats through them instead."""
     key = sa.tuple_(WorkflowRun.created_at, WorkflowRun.id)
-    query = (
-        sa.select(*_RUN_COLUMNS, WorkflowRun.created_at, WorkflowRun.id)
-        .join(Chat, Chat.id == WorkflowRun.chat_id)
-        .where(Chat.user_id == user_id, Chat.deleted_at.is_(None))
-    )
+    users_chat = sa.exists().where(Chat.id == WorkflowRun.chat_id, Chat.user_id == user_id, Chat.deleted_at.is_(None))
+    query = sa.select(*_RUN_COLUMNS, WorkflowRun.created_at, WorkflowRun.id).where(users_chat)
     if run_filter.statuses is not None:
         query = query.where(WorkflowRun.status.in_(sorted(run_filter.statuses)))
     if run_filter.workflow_id is not None:
