@@ -6,7 +6,7 @@ checkpoint: a step already started is not started twice, a step already ended is
 """
 
 import uuid
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -26,6 +26,12 @@ from runwire.workflows.models import WorkflowVersion
 from runwire.workflows.schemas import StepDef
 
 MAX_LOG_ENTRIES = 200
+
+_STEPS = cast(sa.Table, StepRun.__table__)
+_THE_STEP = sa.and_(_STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.step_id == sa.bindparam("step_key"))
+# Built once, executed with a parameter dict: `inputs` is set only when the dict names it.
+_COUNT_ATTEMPT = sa.update(_STEPS).where(_THE_STEP).values(attempts=_STEPS.c.attempts + 1)
+_STEP_INPUTS = sa.select(_STEPS.c.inputs).where(_THE_STEP)
 
 
 class PlannedStep(TypedDict):
@@ -134,13 +140,14 @@ def begin_step(run_id: uuid.UUID, step: PlannedStep, *, session: Session) -> Ste
         return moved.status
     if moved.outcome is Outcome.ALREADY_FINAL:
         return Status.CANCELLED
-    where = _step_where(run_id, step["id"])
+    keys = {"run_key": run_id, "step_key": step["id"]}
+    connection = session.connection()
     if moved.applied and not step["renders"]:
         inputs: dict[str, Any] | None = step["inputs"]
-        session.execute(sa.update(StepRun).where(where).values(attempts=StepRun.attempts + 1, inputs=inputs))
+        connection.execute(_COUNT_ATTEMPT, {**keys, "inputs": inputs})
     else:
-        session.execute(sa.update(StepRun).where(where).values(attempts=StepRun.attempts + 1))
-        inputs = None if moved.applied else session.scalar(sa.select(StepRun.inputs).where(where))
+        connection.execute(_COUNT_ATTEMPT, keys)
+        inputs = None if moved.applied else connection.execute(_STEP_INPUTS, keys).scalar_one()
     context = _template_context(run_id, step["upstream"], session=session) if step["templated"] else {}
     return StepStart(inputs=inputs, templateContext=context)
 
