@@ -6,7 +6,7 @@ checkpoint: a step already started is not started twice, a step already ended is
 """
 
 import uuid
-from typing import Any, TypedDict, cast
+from typing import Any, NotRequired, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -53,8 +53,9 @@ class PlannedStep(TypedDict):
     # recovered run keeps the deadline it started with.
     deadline: float | None
     runTimeoutSeconds: int | None
-    # Whether the step's tool waits for a person's decision (`approval`): the run then waits for it durably.
-    waitsForDecision: bool
+    # Whether the step's tool waits for a person's decision (`approval`): the run then waits for it durably. Absent
+    # from the plans of runs started before approval steps existed (their start is replayed from its checkpoint).
+    waitsForDecision: NotRequired[bool]
 
 
 class ReplyTemplate(TypedDict):

@@ -117,7 +117,7 @@ class StepRunner:
             return await self.write(lifecycle.finish_step, run_id, step["id"], error=error)
         ctx.template_context = start["templateContext"]
         # A wait for a person has no default timeout: only the step's own, the approval's and the run's apply.
-        default_timeout = None if step["waitsForDecision"] else self.settings.default_step_timeout_seconds
+        default_timeout = None if step.get("waitsForDecision", False) else self.settings.default_step_timeout_seconds
         timeout = step["timeoutSeconds"] or default_timeout
         attempts = asyncio.ensure_future(self._attempts(run_id, step, tool, start["inputs"], ctx, timeout))
         run_deadline = asyncio.timeout_at(deadline)
@@ -153,7 +153,7 @@ class StepRunner:
     ) -> Any:
         """Call the tool until it succeeds or its retries are spent; raise the last attempt's error. A decision is
         never asked for again."""
-        retries = 0 if step["waitsForDecision"] else step["retries"]
+        retries = 0 if step.get("waitsForDecision", False) else step["retries"]
         for attempt in range(retries + 1):
             if attempt > 0 and not await self.write(lifecycle.start_retry, run_id, step["id"]):
                 raise asyncio.CancelledError

@@ -175,7 +175,9 @@ class RunWorkflow(DBOSConfiguredInstance):
                         break
                     launched.add(step["id"])
                     reservation = DBOS.reserve_step()
-                    waiter = await self._queue_waiter(run_id, step["id"]) if step["waitsForDecision"] else None
+                    waiter = (
+                        await self._queue_waiter(run_id, step["id"]) if step.get("waitsForDecision", False) else None
+                    )
                     task = asyncio.create_task(
                         reservation.run_async({"name": f"step:{step['id']}"}, self.runner.run, run_id, step, waiter)
                     )
