@@ -234,6 +234,17 @@ class Process:
                 self.process.wait(5)
 
 
+def recover(executor_id: str, env: dict[str, str]) -> "subprocess.CompletedProcess[str]":
+    """`runwire recover --executor <executor_id>`, run to its end."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "runwire"), "recover", "--executor", executor_id],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 class Server(Process):
     """`runwire serve` on a free port; extra arguments such as `--no-executor` follow."""
 
@@ -273,7 +284,10 @@ class Worker(Process):
 
 
 class HitCounter:
-    def __init__(self) -> None:
+    """A real HTTP server that counts the GETs of each path, answering `{"path", "call"}` (the call's number on its
+    path, from 1); the first call of a path that `fails_first` picks answers 500."""
+
+    def __init__(self, fails_first: Callable[[str], bool] = lambda path: False) -> None:
         self.hits: dict[str, int] = {}
         self.lock = threading.Lock()
         counter = self
@@ -281,9 +295,9 @@ class HitCounter:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 with counter.lock:
-                    counter.hits[self.path] = counter.hits.get(self.path, 0) + 1
-                body = json.dumps({"path": self.path}).encode()
-                self.send_response(200)
+                    call = counter.hits[self.path] = counter.hits.get(self.path, 0) + 1
+                body = json.dumps({"path": self.path, "call": call}).encode()
+                self.send_response(500 if call == 1 and fails_first(self.path) else 200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

@@ -1,4 +1,5 @@
-"""What the list endpoint serves, checked against the database read directly at the same version."""
+"""What the list endpoints serve, checked against the database read directly: the chat's list at the same version,
+the user's list as it stands."""
 
 import uuid
 from collections.abc import Callable
@@ -6,6 +7,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from runwire.runs import listing
 
@@ -44,3 +46,24 @@ def assert_served_as_stored(engine: sa.Engine, chat_id: str, gets: list[ListGet]
         else:
             raise AssertionError(f"the served and stored versions never met in {attempts} reads")
     return compared
+
+
+# The user's list as its route reads it without query parameters.
+NEWEST_FIRST = listing.UserRunFilter(
+    statuses=None,
+    workflow_id=None,
+    chat_id=None,
+    created_after=None,
+    created_before=None,
+    descending=True,
+    limit=50,
+    after=None,
+)
+
+
+def database_user_list(engine: sa.Engine, user_id: str) -> dict[str, Any]:
+    """The user's list (`NEWEST_FIRST`) as the database holds it now, as its route would answer it."""
+    with Session(engine) as session:
+        runs, next_cursor = listing.list_user_runs(uuid.UUID(user_id), NEWEST_FIRST, session=session)
+    body: dict[str, Any] = orjson.loads(orjson.dumps({"data": {"workflowRuns": runs, "nextCursor": next_cursor}}))
+    return body

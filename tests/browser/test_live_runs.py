@@ -226,3 +226,33 @@ def test_after_a_restart_the_run_page_catches_up_with_every_event(
         user.client.close()
     finally:
         server.stop()
+
+
+def test_a_waiting_step_is_approved_from_the_run_page(
+    web_server: Server, api_user: ApiUser, page_for: Callable[..., Any], screenshots: Callable[..., None]
+) -> None:
+    steps = [
+        {"id": "ship", "toolId": "approval", "inputs": {"prompt": "Ship {{ input.name }}?"}},
+        {
+            "id": "after",
+            "toolId": "template",
+            "dependsOn": ["ship"],
+            "inputs": {"template": "{{ steps.ship.output.comment }}"},
+        },
+    ]
+    workflow = api_user.workflow(steps, name="Approve")
+    chat = api_user.chat()
+    run = api_user.start(chat["id"], workflow["id"], {"name": "v2"})
+    page = page_for(web_server.url, api_user)
+    page.goto(f"/chats/{chat['id']}/runs/{run['id']}")
+    form = page.get_by_role("form", name="Decision on ship")
+    form.get_by_text("Ship v2?").wait_for()
+    check_accessibility(page)
+    screenshots(page, "run-waiting")
+    form.get_by_label("Comment (optional)").fill("looks good")
+    form.get_by_role("button", name="Approve").click()
+    page.locator('.step[data-step="after"][data-status="completed"]').wait_for(timeout=5000)
+    done = api_user.wait_for_run(chat["id"], run["id"], lambda r: r["status"] == "completed")
+    assert done["steps"][0]["output"]["comment"] == "looks good"
+    assert done["steps"][1]["output"] == {"text": "looks good"}
+    assert page.get_by_role("form", name="Decision on ship").count() == 0

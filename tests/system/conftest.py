@@ -1,4 +1,5 @@
-"""Real `runwire serve` processes on free ports, and a real HTTP server that counts hits."""
+"""Real `runwire serve` and `runwire worker` processes (alone, or an API-only process and workers on one PostgreSQL
+database), and a real HTTP server that counts hits."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -6,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import fresh_postgres_database
-from tests.helpers import HitCounter, Server
+from tests.helpers import HitCounter, Server, Worker
 
 
 @pytest.fixture
@@ -41,3 +42,23 @@ def hit_counter() -> Iterator[HitCounter]:
     counter = HitCounter()
     yield counter
     counter.httpd.shutdown()
+
+
+@pytest.fixture
+def cluster_env(postgres_url: str) -> dict[str, str]:
+    return {"RUNWIRE_DATABASE_URL": postgres_url, "RUNWIRE_TOOL_ALLOWED_HOSTS": "127.0.0.1"}
+
+
+@pytest.fixture
+def api_only(tmp_path: Path, cluster_env: dict[str, str]) -> Iterator[Server]:
+    server = Server(tmp_path / "api", tmp_path / "api.log", cluster_env, "--no-executor")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def workers(tmp_path: Path, cluster_env: dict[str, str]) -> Iterator[dict[str, Worker]]:
+    started = {name: Worker(name, tmp_path / f"{name}.log", cluster_env) for name in ("w1", "w2")}
+    yield started
+    for worker in started.values():
+        worker.stop()

@@ -1,22 +1,18 @@
 """Process roles on one PostgreSQL database: an API-only `runwire serve --no-executor`, `runwire worker`s, and
 `runwire recover` handing a dead worker's runs to a live one."""
 
-import os
 import select
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
-from tests.helpers import HitCounter, Server, Worker, signed_in, wait_for_status
+from tests.helpers import HitCounter, Server, Worker, recover, signed_in, wait_for_status
 
 pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
 
@@ -49,26 +45,6 @@ def holding_server() -> Iterator[HoldingServer]:
     server = HoldingServer()
     yield server
     server.httpd.shutdown()
-
-
-@pytest.fixture
-def cluster_env(postgres_url: str) -> dict[str, str]:
-    return {"RUNWIRE_DATABASE_URL": postgres_url, "RUNWIRE_TOOL_ALLOWED_HOSTS": "127.0.0.1"}
-
-
-@pytest.fixture
-def api_only(tmp_path: Path, cluster_env: dict[str, str]) -> Iterator[Server]:
-    server = Server(tmp_path / "api", tmp_path / "api.log", cluster_env, "--no-executor")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def workers(tmp_path: Path, cluster_env: dict[str, str]) -> Iterator[dict[str, Worker]]:
-    started = {name: Worker(name, tmp_path / f"{name}.log", cluster_env) for name in ("w1", "w2")}
-    yield started
-    for worker in started.values():
-        worker.stop()
 
 
 def executed_by(postgres_url: str, run_id: str) -> str:
@@ -151,13 +127,7 @@ def test_recover_hands_a_dead_workers_runs_to_a_live_worker(
     time.sleep(3)  # long enough for w2 to have finished the run, had it been handed over
     assert client.get(run_path).json()["data"]["status"] == "running"
 
-    recovered = subprocess.run(
-        [str(Path(sys.executable).parent / "runwire"), "recover", "--executor", "w1"],
-        env={**os.environ, **cluster_env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    recovered = recover("w1", cluster_env)
 
     assert recovered.returncode == 0, recovered.stderr
     assert run_id in recovered.stdout.split()

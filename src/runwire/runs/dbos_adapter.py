@@ -59,9 +59,10 @@ def unregister_instance(instance: object) -> None:
 
 
 # After a wake, a queue thread looks again at these intervals before it goes back to its polling interval: what
-# woke it (a run ending) is followed by DBOS recording the workflow's end, which frees the chat for its next run. The
-# looks go on for a few seconds, as often as the old one-second polling, so that an idle executor may sleep longer.
-AFTER_WAKE_SECONDS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 1.0, 1.0)
+# woke it (a run ending) is followed by DBOS recording the workflow's end, which frees the chat for its next run, and
+# on a loaded machine that can take seconds. With these looks after every wake, an idle executor's fallback polling
+# (RUNWIRE_QUEUE_POLL_SECONDS) can be slow.
+AFTER_WAKE_SECONDS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0)
 
 
 class _WakeableEvent(threading.Event):

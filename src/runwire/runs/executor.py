@@ -1,4 +1,4 @@
-"""Who runs the runs in a process. Both kinds meet `service.Enqueue`:
+"""Who runs the runs in a process. Both kinds meet `service.Enqueue` and `decisions.SendToWaiter`:
 
 - `InProcessExecutor` (`serve`, `worker`): launches DBOS with the run workflow, listens on the run queue, recovers
   this executor's unfinished runs and settles runs a crash left behind;
@@ -8,6 +8,7 @@
 import logging
 import time
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions, SetEnqueueOptions, SetWorkflowID
@@ -15,13 +16,13 @@ from sqlalchemy.orm import Session
 
 from runwire.config import Settings
 from runwire.db import Database, create_dbos_sqlite_engine
-from runwire.runs import dbos_adapter, lifecycle
+from runwire.runs import dbos_adapter, decisions, lifecycle
 from runwire.runs.models import WorkflowRun
 from runwire.runs.service import Enqueued
 from runwire.runs.signals import SignalHub
 from runwire.runs.states import Status
 from runwire.runs.steps import StepRunner
-from runwire.runs.workflow import CLASS_NAME, INSTANCE_NAME, WORKFLOW_NAME, RunWorkflow
+from runwire.runs.workflow import CLASS_NAME, INSTANCE_NAME, WAITS_QUEUE_NAME, WORKFLOW_NAME, RunWorkflow
 from runwire.templating.renderer import TemplateRenderer
 
 log = logging.getLogger("runwire.executor")
@@ -31,6 +32,7 @@ QUEUE_NAME = "runwire-runs"
 MAX_DBOS_PRIORITY = 2**31 - 1
 # How long runs stopped at the end of a drain may take to unwind before they are put back on the queue.
 STOP_RUNS_SECONDS = 5.0
+NOTIFICATION_POLL_SECONDS = 0.2
 ENDED_DBOS_STATUSES = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
 
 
@@ -83,6 +85,8 @@ class InProcessExecutor:
             "system_database_engine": self._dbos_engine.engine,
             "sys_db_pool_size": self.settings.dbos_pool_size,
             "log_level": "WARNING",
+            # On SQLite, DBOS looks for messages to waiting steps (approvals) by polling: this often.
+            "notification_listener_polling_interval_sec": NOTIFICATION_POLL_SECONDS,
         }
         DBOS(config=config)
         if not listen:
@@ -93,6 +97,9 @@ class InProcessExecutor:
             partition_concurrency=1,
             polling_interval_sec=self.settings.queue_poll_seconds,
             on_conflict="always_update",
+        )
+        DBOS.register_queue(
+            WAITS_QUEUE_NAME, polling_interval_sec=self.settings.queue_poll_seconds, on_conflict="always_update"
         )
 
     def begin_drain(self) -> None:
@@ -105,9 +112,9 @@ class InProcessExecutor:
         """Wait until no run executes here but those waiting for the process to stop, or until `deadline` (on
         `time.monotonic()`'s clock); then stop the runs left (one still executing a step is stopped as by a crash)
         and put them back on the run queue, where a live executor, or this one's restart, resumes them."""
-        while self._workflow.busy and time.monotonic() < deadline:
+        while self._workflow.working() and time.monotonic() < deadline:
             time.sleep(0.05)
-        for run_id in sorted(self._workflow.busy):
+        for run_id in sorted(self._workflow.working()):
             log.warning("run stopped mid-step: the grace ended", extra={"run_id": run_id})
         left = self._workflow.stop_runs()
         stopped_by = time.monotonic() + STOP_RUNS_SECONDS
@@ -142,6 +149,9 @@ class InProcessExecutor:
         ):
             self.queue.enqueue(self._workflow.execute_run, str(run.run_id))
 
+    def send_to_waiter(self, waiter_id: str, message: dict[str, Any]) -> None:
+        DBOS.send(waiter_id, message, decisions.TOPIC, idempotency_key=waiter_id)
+
     def _settle_leftover_runs(self) -> None:
         """Queue runs whose workflow was never queued, and fail runs whose workflow ended without them."""
         with self.database.reading() as session:
@@ -158,8 +168,10 @@ class InProcessExecutor:
 
     def recover(self, executor_id: str) -> list[str]:
         """Put the runs a dead executor left unfinished back on the run queue, where live executors take them on.
-        Completed steps are not run again: DBOS replays them from its checkpoints."""
-        return dbos_adapter.recover_pending_workflows([executor_id])
+        Completed steps are not run again: DBOS replays them from its checkpoints. Returns the runs' ids (the waiters
+        of their approval steps go back on their queue too)."""
+        recovered = dbos_adapter.recover_pending_workflows([executor_id])
+        return [workflow_id for workflow_id in recovered if not decisions.is_waiter_id(workflow_id)]
 
 
 class QueueClient:
@@ -205,6 +217,10 @@ class QueueClient:
             "app_version": self.settings.application_version,
         }
         self._client.enqueue(options, str(run.run_id))
+
+    def send_to_waiter(self, waiter_id: str, message: dict[str, Any]) -> None:
+        assert self._client is not None, "the queue client is not started"
+        self._client.send(waiter_id, message, decisions.TOPIC, idempotency_key=waiter_id)
 
 
 Executor = InProcessExecutor | QueueClient

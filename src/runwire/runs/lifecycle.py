@@ -6,7 +6,7 @@ checkpoint: a step already started is not started twice, a step already ended is
 """
 
 import uuid
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from runwire.db import utcnow
 from runwire.messages import service as messages_service
 from runwire.runs import transitions
+from runwire.runs.decisions import DECISION
 from runwire.runs.models import StepRun, WorkflowRun
 from runwire.runs.states import Outcome, Status, is_final
 from runwire.schemas import ErrorInfo
@@ -25,6 +26,12 @@ from runwire.workflows.models import WorkflowVersion
 from runwire.workflows.schemas import StepDef
 
 MAX_LOG_ENTRIES = 200
+
+_STEPS = cast(sa.Table, StepRun.__table__)
+_THE_STEP = sa.and_(_STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.step_id == sa.bindparam("step_key"))
+# Built once, executed with a parameter dict: `inputs` is set only when the dict names it.
+_COUNT_ATTEMPT = sa.update(_STEPS).where(_THE_STEP).values(attempts=_STEPS.c.attempts + 1)
+_STEP_INPUTS = sa.select(_STEPS.c.inputs).where(_THE_STEP)
 
 
 class PlannedStep(TypedDict):
@@ -46,6 +53,9 @@ class PlannedStep(TypedDict):
     # recovered run keeps the deadline it started with.
     deadline: float | None
     runTimeoutSeconds: int | None
+    # Whether the step's tool waits for a person's decision (`approval`): the run then waits for it durably. Absent
+    # from the plans of runs started before approval steps existed (their start is replayed from its checkpoint).
+    waitsForDecision: NotRequired[bool]
 
 
 class ReplyTemplate(TypedDict):
@@ -113,6 +123,7 @@ def _planned(
         renders=bool(templated - raw),
         deadline=deadline,
         runTimeoutSeconds=run_timeout,
+        waitsForDecision=tool is not None and tool.waits_for_decision,
     )
 
 
@@ -130,13 +141,14 @@ def begin_step(run_id: uuid.UUID, step: PlannedStep, *, session: Session) -> Ste
         return moved.status
     if moved.outcome is Outcome.ALREADY_FINAL:
         return Status.CANCELLED
-    where = _step_where(run_id, step["id"])
+    keys = {"run_key": run_id, "step_key": step["id"]}
+    connection = session.connection()
     if moved.applied and not step["renders"]:
         inputs: dict[str, Any] | None = step["inputs"]
-        session.execute(sa.update(StepRun).where(where).values(attempts=StepRun.attempts + 1, inputs=inputs))
+        connection.execute(_COUNT_ATTEMPT, {**keys, "inputs": inputs})
     else:
-        session.execute(sa.update(StepRun).where(where).values(attempts=StepRun.attempts + 1))
-        inputs = None if moved.applied else session.scalar(sa.select(StepRun.inputs).where(where))
+        connection.execute(_COUNT_ATTEMPT, keys)
+        inputs = None if moved.applied else connection.execute(_STEP_INPUTS, keys).scalar_one()
     context = _template_context(run_id, step["upstream"], session=session) if step["templated"] else {}
     return StepStart(inputs=inputs, templateContext=context)
 
@@ -195,6 +207,29 @@ def _append_log(run_id: uuid.UUID, step_id: str, message: str, *, session: Sessi
     if len(logs) < MAX_LOG_ENTRIES:
         entry = {"at": utcnow().isoformat(), "message": message}
         session.execute(sa.update(StepRun).where(where).values(logs=[*logs, entry]))
+
+
+def await_decision(run_id: uuid.UUID, step_id: str, prompt: str, *, session: Session) -> float | None:
+    """Mark a running step as waiting for a decision and say so in the run's log (once: a recovered step that
+    waits again adds nothing). Returns when the step started (epoch seconds: its wait is timed from then), or None
+    when the step is no longer running."""
+    run = _running_step(run_id, step_id, session=session)
+    if run is None:
+        return None
+    where = _step_where(run_id, step_id)
+    waiting_for, started_at = session.execute(sa.select(StepRun.waiting_for, StepRun.started_at).where(where)).one()
+    if waiting_for is None:
+        session.execute(sa.update(StepRun).where(where).values(waiting_for=DECISION))
+        run.emit("step_waiting", {"stepId": step_id, "prompt": prompt})
+        transitions.save(run, session=session)
+    assert started_at is not None, "a running step has started"
+    return float(started_at.timestamp())
+
+
+def step_is_live(run_id: uuid.UUID, step_id: str, *, session: Session) -> bool:
+    """Whether the step has yet to end."""
+    status = session.scalar(sa.select(StepRun.status).where(_step_where(run_id, step_id)))
+    return status is not None and not is_final(status)
 
 
 def finish_step(

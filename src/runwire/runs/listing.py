@@ -54,6 +54,7 @@ _STEP_COLUMNS = (
     _raw(StepRun.completed_at, "completed_at"),
     StepRun.error,
     _raw(StepRun.reused_from, "reused_from"),
+    StepRun.waiting_for,
 )
 # Where chat_seq stands in a row of the list's statement: after the version and the other run columns.
 _CHAT_SEQ = len(_RUN_COLUMNS)
@@ -132,7 +133,7 @@ def _run_dict(row: Sequence[Any]) -> dict[str, Any]:
 
 
 def _step_dict(row: Sequence[Any], detail: bool) -> dict[str, Any]:
-    _run_id, step_id, name, tool_id, status, started_at, completed_at, error, reused_from = row[:9]
+    _run_id, step_id, name, tool_id, status, started_at, completed_at, error, reused_from, waiting_for = row[:10]
     step = {
         "id": step_id,
         "status": status,
@@ -142,9 +143,10 @@ def _step_dict(row: Sequence[Any], detail: bool) -> dict[str, Any]:
         "toolId": tool_id,
         "error": error,
         "reusedFrom": _uuid(reused_from) if reused_from is not None else None,
+        "waitingFor": waiting_for,
     }
     if detail:
-        inputs, output, attempts, logs = row[9:13]  # _STEP_DETAIL_COLUMNS
+        inputs, output, attempts, logs = row[10:14]  # _STEP_DETAIL_COLUMNS
         step.update(inputs=inputs, output=output, attempts=attempts, logs=logs)
     return step
 
@@ -254,13 +256,16 @@ def list_user_runs(
     user_id: uuid.UUID, run_filter: UserRunFilter, *, session: Session
 ) -> tuple[list[dict[str, Any]], str | None]:
     """The user's runs across their chats (deleted chats' runs are gone), newest first unless ascending, filtered
-    and paged by (createdAt, id)."""
+    and paged by (createdAt, id).
+
+    The runs are read in page order from the (created_at, id) index (with a chatId, from (chat_id, created_at, id)),
+    each kept if its chat, found by primary key, is the user's and not deleted, until the page is full: no sort, and
+    no read of the user's other runs. The chat is an EXISTS rather than a join so that SQLite, which evaluates it run
+    by run, plans this walk whether or not it has statistics; PostgreSQL turns it into a join and may read a user
+    with few chats through them instead."""
     key = sa.tuple_(WorkflowRun.created_at, WorkflowRun.id)
-    query = (
-        sa.select(*_RUN_COLUMNS, WorkflowRun.created_at, WorkflowRun.id)
-        .join(Chat, Chat.id == WorkflowRun.chat_id)
-        .where(Chat.user_id == user_id, Chat.deleted_at.is_(None))
-    )
+    users_chat = sa.exists().where(Chat.id == WorkflowRun.chat_id, Chat.user_id == user_id, Chat.deleted_at.is_(None))
+    query = sa.select(*_RUN_COLUMNS, WorkflowRun.created_at, WorkflowRun.id).where(users_chat)
     if run_filter.statuses is not None:
         query = query.where(WorkflowRun.status.in_(sorted(run_filter.statuses)))
     if run_filter.workflow_id is not None:

@@ -10,10 +10,14 @@ from runwire.db import Base, JSONType
 
 class WorkflowRun(Base):
     __tablename__ = "workflow_run"
-    # (chat_id, chat_seq) serves the run list: chat_seq is request order, which created_at can tie on. The partial
-    # indexes of pending and running runs serve the queue's metrics (runs/queue_stats.py) at any volume.
+    # (chat_id, chat_seq) serves the run list: chat_seq is request order, which created_at can tie on. The user-wide
+    # list (newest first across a user's chats, paged by (created_at, id)) walks (created_at, id), and with a chatId
+    # filter (chat_id, created_at, id): see runs/listing.list_user_runs. The partial indexes of pending and running
+    # runs serve the queue's metrics (runs/queue_stats.py) at any volume.
     __table_args__ = (
         sa.UniqueConstraint("chat_id", "chat_seq"),
+        sa.Index("ix_workflow_run_created_at_id", "created_at", "id"),
+        sa.Index("ix_workflow_run_chat_id_created_at_id", "chat_id", "created_at", "id"),
         sa.Index(
             "ix_workflow_run_pending_created_at",
             "created_at",

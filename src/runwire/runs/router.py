@@ -1,3 +1,4 @@
+import hashlib
 from typing import Annotated, Any
 
 import orjson
@@ -22,11 +23,11 @@ from runwire.ids import parse_uuid
 from runwire.openapi import also_answers
 from runwire.pagination import LimitParam, decode_newest_first
 from runwire.routing import api_router, conditional_json
-from runwire.runs import idempotency, listing, service, stream
-from runwire.runs.chat_list import ChatListReader, ListRequest
+from runwire.runs import decisions, idempotency, listing, service, stream
+from runwire.runs.chat_list import ChatListReader, ListRequest, _etag_matches
 from runwire.runs.executor import Executor
 from runwire.runs.models import WorkflowRun
-from runwire.runs.schemas import Order, RunCreate, RunDetail, RunList, RunRead, RunRerun
+from runwire.runs.schemas import DecisionCreate, Order, RunCreate, RunDetail, RunList, RunRead, RunRerun
 from runwire.schemas import Envelope
 
 router = api_router("/api/chats/{chatId}/workflow-runs", "workflow runs")
@@ -151,6 +152,26 @@ def rerun_run(
     return json_response({"data": listing.get_run(rerun.id, detail=False, session=session)}, status_code=202)
 
 
+@router.post(
+    "/{workflowRunId}/steps/{stepId}/decision",
+    response_model=Envelope[RunRead],
+    responses=also_answers(409, "The step is not waiting for a decision (it has not started waiting, or has ended)."),
+)
+def decide_step(
+    _body: Annotated[None, checked_body(DecisionCreate)],
+    run: RunInChat,
+    stepId: str,
+    data: DecisionCreate,
+    session: SessionDep,
+    executor: Annotated[Executor, Depends(get_executor)],
+    _quota: WriteQuota,
+) -> Response:
+    """Approve or reject an approval step that waits for a decision; exactly one decision is ever taken."""
+    decisions.decide(run.id, stepId, data, send=executor.send_to_waiter, session=session)
+    session.flush()
+    return json_response({"data": listing.get_run(run.id, detail=False, session=session)})
+
+
 @router.get("/{workflowRunId}/stream", response_class=EventSourceResponse)
 def stream_run(request: Request, after: LastEventId, run: RunInChat, _quota: ReadQuota) -> EventSourceResponse:
     return stream.sse_response(
@@ -160,6 +181,7 @@ def stream_run(request: Request, after: LastEventId, run: RunInChat, _quota: Rea
 
 @users_router.get("", response_model=Envelope[RunList])
 def list_user_runs(
+    request: Request,
     user_id: OwnUserId,
     session: SessionDep,
     _quota: ReadQuota,
@@ -172,7 +194,7 @@ def list_user_runs(
     limit: LimitParam = 50,
     cursor: str | None = None,
 ) -> Response:
-    """The user's runs across their chats, newest first."""
+    """The user's runs across their chats, newest first, with an ETag (`tagged_json`)."""
     run_filter = listing.UserRunFilter(
         statuses=listing.parse_statuses(status),
         workflow_id=parse_uuid(workflow_id, "workflowId") if workflow_id is not None else None,
@@ -184,4 +206,15 @@ def list_user_runs(
         after=decode_newest_first(cursor) if cursor is not None else None,
     )
     runs, next_cursor = listing.list_user_runs(user_id, run_filter, session=session)
-    return json_response({"data": {"workflowRuns": runs, "nextCursor": next_cursor}})
+    body = orjson.dumps({"data": {"workflowRuns": runs, "nextCursor": next_cursor}})
+    return tagged_json(body, request.headers.get("if-none-match"))
+
+
+def tagged_json(body: bytes, if_none_match: str | None) -> Response:
+    """The body with an ETag that is a digest of its bytes, or 304 when the client's copy has that tag: a 304 is only
+    ever served for the very list the client holds, whatever changed in between."""
+    etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if _etag_matches(if_none_match, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)

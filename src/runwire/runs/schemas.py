@@ -21,6 +21,11 @@ class RunRerun(ApiInput):
     from_failed: bool = False
 
 
+class DecisionCreate(ApiInput):
+    approved: bool
+    comment: str | None = Field(default=None, max_length=2000)
+
+
 class StepRead(ApiModel):
     id: str
     name: str | None
@@ -30,6 +35,8 @@ class StepRead(ApiModel):
     completed_at: Timestamp | None
     error: ErrorInfo | None
     reused_from: UUIDStr | None
+    # "decision" while an approval step waits for one.
+    waiting_for: Literal["decision"] | None
 
 
 class RunRead(ApiModel):

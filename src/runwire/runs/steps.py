@@ -6,18 +6,20 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
+from dbos import DBOS
 
 from runwire.config import Settings
 from runwire.db import Database
 from runwire.jsonlimits import json_problems
 from runwire.logs import set_log_context
-from runwire.runs import lifecycle
+from runwire.runs import decisions, lifecycle
 from runwire.runs.cancellation import RunningTasks
 from runwire.runs.deltas import OutputDeltas
 from runwire.runs.states import Status
@@ -33,6 +35,8 @@ T = TypeVar("T")
 
 PROGRESS_INTERVAL_SECONDS = 0.1
 TRANSIENT_ERROR_WAITS = (0.1, 0.5, 1.0, 2.0, 5.0)
+# A step waits for its decision in waits of at most this long (DBOS's waits take a finite timeout).
+DECISION_WAIT_SECONDS = 3600.0
 # Failures that come out the same on every attempt.
 NOT_RETRIED = frozenset({"invalid_inputs", INVALID_TEMPLATE, TEMPLATE_LIMIT})
 
@@ -48,6 +52,8 @@ class StepRunner:
     database: Database
     renderer: TemplateRenderer
     running_tasks: RunningTasks
+    # How many steps of each run (by id) wait for a decision now.
+    waiting: Counter[str] = field(default_factory=Counter)
 
     def _in_transaction(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with self.database.writing() as session:
@@ -78,9 +84,19 @@ class StepRunner:
 
         return await asyncio.to_thread(in_session)
 
-    async def run(self, run_id_text: str, step: lifecycle.PlannedStep) -> Status:
-        """One DAG step, start to end: the body of the DBOS step drawn for it. Returns the step's final status."""
-        run_id = uuid.UUID(run_id_text)
+    async def run(self, run_id_text: str, step: lifecycle.PlannedStep, waiter: str | None = None) -> Status:
+        """One DAG step, start to end: the body of the DBOS step drawn for it. Returns the step's final status.
+        A step that waits for a decision is handed its waiter's id (see `decisions`), which is closed once the step has
+        ended without taking its decision (and only then: a step stopped with its process waits again after the
+        restart)."""
+        ctx = StepContext(run_id=run_id_text, step_id=step["id"], runner=self, waiter=waiter)
+        status = await self._run(ctx, step)
+        if waiter is not None and not ctx.decided:
+            await DBOS.send_async(waiter, decisions.CLOSED, decisions.TOPIC)
+        return status
+
+    async def _run(self, ctx: "StepContext", step: lifecycle.PlannedStep) -> Status:
+        run_id = uuid.UUID(ctx.run_id)
         set_log_context(step_id=step["id"], tool_id=step["toolId"], attempt=1)  # this step's task only
         loop = asyncio.get_running_loop()
         # The run's deadline, on the loop's clock (None: no run timeout).
@@ -99,18 +115,13 @@ class StepRunner:
         if reason is not None:
             error = ErrorInfo(code="tool_unavailable", message=reason)
             return await self.write(lifecycle.finish_step, run_id, step["id"], error=error)
-        ctx = StepContext(
-            run_id=run_id_text,
-            step_id=step["id"],
-            template_context=start["templateContext"],
-            allowed_hosts=self.settings.tool_hosts,
-            max_response_bytes=self.settings.tool_max_response_bytes,
-            runner=self,
-        )
-        timeout = step["timeoutSeconds"] or self.settings.default_step_timeout_seconds
+        ctx.template_context = start["templateContext"]
+        # A wait for a person has no default timeout: only the step's own, the approval's and the run's apply.
+        default_timeout = None if step.get("waitsForDecision", False) else self.settings.default_step_timeout_seconds
+        timeout = step["timeoutSeconds"] or default_timeout
         attempts = asyncio.ensure_future(self._attempts(run_id, step, tool, start["inputs"], ctx, timeout))
         run_deadline = asyncio.timeout_at(deadline)
-        with self.running_tasks.track(run_id_text, attempts):
+        with self.running_tasks.track(ctx.run_id, attempts):
             try:
                 async with run_deadline:
                     output = await attempts
@@ -138,10 +149,11 @@ class StepRunner:
         tool: Tool[Any],
         inputs: dict[str, Any] | None,
         ctx: "StepContext",
-        timeout: float,
+        timeout: float | None,
     ) -> Any:
-        """Call the tool until it succeeds or its retries are spent; raise the last attempt's error."""
-        retries = step["retries"]
+        """Call the tool until it succeeds or its retries are spent; raise the last attempt's error. A decision is
+        never asked for again."""
+        retries = 0 if step.get("waitsForDecision", False) else step["retries"]
         for attempt in range(retries + 1):
             if attempt > 0 and not await self.write(lifecycle.start_retry, run_id, step["id"]):
                 raise asyncio.CancelledError
@@ -214,14 +226,16 @@ class StepRunner:
 
 @dataclass
 class StepContext:
-    """What a tool sees of the run: its template context, network limits, a progress channel and a renderer."""
+    """What a tool sees of the run: its template context, network limits, a progress channel, a renderer, and for
+    an approval its waiter."""
 
     run_id: str
     step_id: str
-    template_context: dict[str, Any]
-    allowed_hosts: frozenset[str]
-    max_response_bytes: int
     runner: StepRunner
+    waiter: str | None = None
+    template_context: dict[str, Any] = field(default_factory=dict)
+    # Whether the step took a decision from its waiter.
+    decided: bool = False
     _last_progress: float = field(default=0.0)
     deltas: OutputDeltas = field(init=False)
 
@@ -232,8 +246,51 @@ class StepContext:
     def settings(self) -> Settings:
         return self.runner.settings
 
+    @property
+    def allowed_hosts(self) -> frozenset[str]:
+        return self.settings.tool_hosts
+
+    @property
+    def max_response_bytes(self) -> int:
+        return self.settings.tool_max_response_bytes
+
+    async def await_decision(self, prompt: str, timeout_seconds: float | None) -> dict[str, object]:
+        if self.waiter is None:
+            raise ToolError("tool_error", "Only a tool that waits for decisions can wait for one.")
+        started = await self.runner.write(lifecycle.await_decision, uuid.UUID(self.run_id), self.step_id, prompt)
+        if started is None:
+            raise asyncio.CancelledError  # the step has ended meanwhile
+        deadline = None if timeout_seconds is None else started + timeout_seconds
+        self.runner.waiting[self.run_id] += 1
+        try:
+            message = await self._published_decision(self.waiter, deadline)
+        finally:
+            self.runner.waiting[self.run_id] -= 1
+            if not self.runner.waiting[self.run_id]:
+                del self.runner.waiting[self.run_id]
+        if message is None:
+            assert timeout_seconds is not None
+            raise ToolError("timeout", f"No decision came within {timeout_seconds:g} seconds.")
+        self.decided = True
+        output, error = decisions.step_result(message)
+        if error is not None:
+            raise ToolError(error.code, error.message)
+        assert output is not None
+        return output
+
     async def _publish_delta(self, text: str) -> None:
         await self.runner.write(lifecycle.append_output_delta, uuid.UUID(self.run_id), self.step_id, text)
+
+    @staticmethod
+    async def _published_decision(waiter: str, deadline: float | None) -> dict[str, Any] | None:
+        """The decision the waiter publishes, or None once `deadline` (epoch seconds) has passed."""
+        while True:
+            wait = DECISION_WAIT_SECONDS if deadline is None else min(DECISION_WAIT_SECONDS, deadline - time.time())
+            if wait <= 0:
+                return None
+            message = await DBOS.get_event_async(waiter, decisions.EVENT, timeout_seconds=wait)
+            if decisions.is_decision(message):
+                return dict(message)
 
     async def stream_output(self, text: str) -> None:
         await self.deltas.add(text)
@@ -281,9 +338,10 @@ def _output_problem(output: Any, max_bytes: int) -> ErrorInfo | None:
     return None
 
 
-def _error_of(exc: BaseException, timeout: float) -> ErrorInfo:
+def _error_of(exc: BaseException, timeout: float | None) -> ErrorInfo:
     if isinstance(exc, ToolError):
         return ErrorInfo(code=exc.code, message=exc.message)
     if isinstance(exc, TimeoutError):
-        return ErrorInfo(code="timeout", message=f"The step did not finish within {timeout:g} seconds.")
+        within = f" within {timeout:g} seconds" if timeout is not None else ""
+        return ErrorInfo(code="timeout", message=f"The step did not finish{within}.")
     return ErrorInfo(code="tool_error", message=f"The tool failed unexpectedly ({type(exc).__name__}).")

@@ -49,9 +49,9 @@ _LOCK_RUN = (
     .with_for_update()
 )
 _UPDATE_CHAT_SEQ = sa.update(_CHATS).where(_CHATS.c.id == sa.bindparam("chat_key"))
-_READ_STEP = sa.select(_STEPS.c.status, _STEPS.c.tool_id, _STEPS.c.started_at, _STEPS.c.attempts).where(
-    _STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.step_id == sa.bindparam("step_key")
-)
+_READ_STEP = sa.select(
+    _STEPS.c.status, _STEPS.c.tool_id, _STEPS.c.started_at, _STEPS.c.attempts, _STEPS.c.waiting_for
+).where(_STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.step_id == sa.bindparam("step_key"))
 _UPDATE_RUN = sa.update(_RUNS).where(_RUNS.c.id == sa.bindparam("run_key"))
 _UPDATE_STEP = sa.update(_STEPS).where(
     _STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.step_id == sa.bindparam("step_key")
@@ -59,7 +59,7 @@ _UPDATE_STEP = sa.update(_STEPS).where(
 _HALT_STEPS = (
     sa.update(_STEPS)
     .where(_STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.status.in_(_LIVE))
-    .values(status=Status.CANCELLED.value, completed_at=sa.bindparam("now"))
+    .values(status=Status.CANCELLED.value, completed_at=sa.bindparam("now"), waiting_for=None)
 )
 _INSERT_EVENTS = sa.insert(_EVENTS)
 _LAST_OUTPUT = (
@@ -186,16 +186,23 @@ def transition_step(
     *,
     output: Any = None,
     error: ErrorInfo | None = None,
+    waiting_for: str | None = None,
     session: Session,
 ) -> Moved:
-    """Move a step; a step cannot start or end but as cancelled once its run has ended. `status` is the step's."""
+    """Move a step; a step cannot start or end but as cancelled once its run has ended. `status` is the step's.
+    With `waiting_for`, only a running step that waits for that moves (a decision ends only a step waiting for one);
+    MISSING for a step the run does not have."""
     run = lock_run(run_id, session=session)
     if run is None:
         return Moved(Outcome.MISSING, None)
-    step = session.connection().execute(_READ_STEP, {"run_key": run_id, "step_key": step_id}).one()
+    step = session.connection().execute(_READ_STEP, {"run_key": run_id, "step_key": step_id}).one_or_none()
+    if step is None:
+        return Moved(Outcome.MISSING, None)
     refused = judge(STEP_MOVES, step.status, target)
     if run.status in FINAL and target is not Status.CANCELLED:
         refused = Outcome.ALREADY_FINAL
+    if refused is None and waiting_for is not None and step.waiting_for != waiting_for:
+        refused = Outcome.STALE
     if refused is not None:
         return Moved(refused, Status(step.status))
     _move_step(run, step_id, step.tool_id, target, output=output, error=error, session=session)
@@ -288,6 +295,7 @@ def _move_step(
         run.emit("step_started", {"stepId": step_id, "toolId": tool_id})
     else:
         values["completed_at"] = run.now
+        values["waiting_for"] = None
     if target is Status.COMPLETED:
         values["output"] = output
         run.emit("step_completed", {"stepId": step_id, "result": output})

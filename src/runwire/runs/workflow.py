@@ -19,11 +19,11 @@ import logging
 import uuid
 from typing import Any, NoReturn
 
-from dbos import DBOS, DBOSConfiguredInstance
+from dbos import DBOS, DBOSConfiguredInstance, SetWorkflowID
 
 from runwire import metrics
 from runwire.logs import set_log_context
-from runwire.runs import lifecycle
+from runwire.runs import decisions, lifecycle
 from runwire.runs.states import Outcome, Status
 from runwire.runs.steps import StepRunner
 
@@ -32,6 +32,13 @@ log = logging.getLogger("runwire.workflow")
 CLASS_NAME = "runwire.RunWorkflow"
 INSTANCE_NAME = "runwire"
 WORKFLOW_NAME = "execute_run"
+WAITER_NAME = "await_decision"
+# Waiters are queued (on a queue of their own, without limits) rather than started, so that recovery hands a dead
+# executor's waiters to live executors as it does its runs.
+WAITS_QUEUE_NAME = "runwire-waits"
+# How long a step's waiter waits for its decision before it looks whether the step still waits for one (it ends once
+# the step has ended, even when no message told it so: a run cancelled while no executor ran).
+WAITER_RECHECK_SECONDS = 600.0
 VISIBILITY_WAITS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 
@@ -45,6 +52,8 @@ class RunWorkflow(DBOSConfiguredInstance):
         # The runs executing here now, and those that stopped to wait for the process to stop (by id: their tasks).
         self.busy: dict[str, asyncio.Task[Any]] = {}
         self.parked: dict[str, asyncio.Task[Any]] = {}
+        # The steps each busy run has in flight (by run id: its step tasks), read by `working`.
+        self.in_flight: dict[str, dict[asyncio.Task[Any], str]] = {}
         super().__init__(INSTANCE_NAME)
 
     @DBOS.workflow(name=WORKFLOW_NAME)
@@ -59,7 +68,29 @@ class RunWorkflow(DBOSConfiguredInstance):
         finally:
             self.busy.pop(run_id, None)
             self.parked.pop(run_id, None)
+            self.in_flight.pop(run_id, None)
             metrics.EXECUTOR_BUSY.set(len(self.busy))
+
+    @DBOS.workflow(name=WAITER_NAME)
+    async def await_decision(self, run_id: str, step_id: str) -> None:
+        """An approval step's waiter (see `decisions`): it receives the step's decision and publishes it as its
+        `decisions.EVENT`, which the step waits for; it ends without one once the step has ended."""
+        while True:
+            message = await DBOS.recv_async(decisions.TOPIC, timeout_seconds=WAITER_RECHECK_SECONDS)
+            if message is not None:
+                if decisions.is_decision(message):
+                    await DBOS.set_event_async(decisions.EVENT, message)
+                return
+            if not await DBOS.run_step_async({"name": "still_waiting"}, self._still_waiting, run_id, step_id):
+                return
+
+    async def _still_waiting(self, run_id: str, step_id: str) -> bool:
+        return await self.runner.read(lifecycle.step_is_live, uuid.UUID(run_id), step_id)
+
+    async def _queue_waiter(self, run_id: str, step_id: str) -> str:
+        with SetWorkflowID(decisions.waiter_id(run_id, step_id)):
+            handle = await DBOS.enqueue_workflow_async(WAITS_QUEUE_NAME, self.await_decision, run_id, step_id)
+        return handle.get_workflow_id()
 
     async def _park(self, run_id: str) -> NoReturn:
         """Wait, unfinished, until the executor stops it: it resumes on the next executor from its checkpoints."""
@@ -68,6 +99,15 @@ class RunWorkflow(DBOSConfiguredInstance):
         log.info("run left for the next executor")
         await asyncio.get_running_loop().create_future()
         raise AssertionError("unreachable: the future is never done")
+
+    def working(self) -> list[str]:
+        """The busy runs that are doing something: all but those whose steps in flight all wait for decisions,
+        which a drain need not wait for (a wait resumes on the next executor, nothing lost)."""
+        return [
+            run_id
+            for run_id in self.busy
+            if not (steps := self.in_flight.get(run_id)) or self.runner.waiting[run_id] < len(steps)
+        ]
 
     def stop_runs(self) -> list[str]:
         """Cancel every run still here, busy or waiting, from any thread, as stopping the process would: DBOS
@@ -114,6 +154,7 @@ class RunWorkflow(DBOSConfiguredInstance):
         status = {step["id"]: step["status"] for step in steps}
         launched: set[str] = set()
         in_flight: dict[asyncio.Task[Any], str] = {}
+        self.in_flight[run_id] = in_flight
         halted = False
         # Steps awaited while draining without the checkpoint a replay would make: the run must not go on here.
         unrecorded = False
@@ -134,8 +175,11 @@ class RunWorkflow(DBOSConfiguredInstance):
                         break
                     launched.add(step["id"])
                     reservation = DBOS.reserve_step()
+                    waiter = (
+                        await self._queue_waiter(run_id, step["id"]) if step.get("waitsForDecision", False) else None
+                    )
                     task = asyncio.create_task(
-                        reservation.run_async({"name": f"step:{step['id']}"}, self.runner.run, run_id, step)
+                        reservation.run_async({"name": f"step:{step['id']}"}, self.runner.run, run_id, step, waiter)
                     )
                     in_flight[task] = step["id"]
                 if not in_flight:

@@ -99,6 +99,11 @@ class ToolContext(Protocol):
         """Run a tool as a step would (its input checks, network guard, output limits and a timeout) within this
         step, cancelled with it; a failure is a ToolError."""
 
+    async def await_decision(self, prompt: str, timeout_seconds: float | None) -> dict[str, object]:
+        """Wait, durably, for a person's decision on this step (only for a tool that `waits_for_decision`): the
+        approval's output, or ToolError `rejected`, or ToolError `timeout` once `timeout_seconds` have passed since
+        the step started."""
+
 
 class ToolInputs(BaseModel):
     """Base of every tool's input model: camelCase names on the wire, unknown fields refused, and strict, so that no
@@ -133,6 +138,9 @@ class Tool(ABC, Generic[InputsT]):
     source: str = "builtin"
     # Whether a model may call it (a model calling a model is refused).
     offered_to_models: bool = True
+    # Whether it waits for a person's decision (`ToolContext.await_decision`): its step then has no default timeout
+    # and no retries, and the run waits for the decision durably.
+    waits_for_decision: bool = False
 
     def unavailable_reason(self, settings: Settings) -> str | None:
         """Why this server cannot run the tool now (e.g. a service it needs is not configured), or None."""

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from runwire.templating.sandbox import contains_template
 from runwire.tools.base import InputProblem, Tool, ToolError, ToolOffer
+from runwire.tools.builtin.approval import ApprovalTool
 from runwire.tools.builtin.delay import DelayTool
 from runwire.tools.builtin.http_request import HttpRequestTool
 from runwire.tools.builtin.json_extract import JsonExtractTool
@@ -43,6 +44,7 @@ _BUILTIN: tuple[AnyTool, ...] = (
     HttpRequestTool(),
     ReadUrlTool(),
     LlmTool(),
+    ApprovalTool(),
 )
 _BUILTIN_BY_ID = {tool.id: tool for tool in _BUILTIN}
 

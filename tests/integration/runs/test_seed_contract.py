@@ -26,7 +26,7 @@ RUN_FIELDS = {
     "error",
     "rerunOf",
 }
-STEP_FIELDS = {"id", "status", "startedAt", "completedAt", "name", "toolId", "error", "reusedFrom"}
+STEP_FIELDS = {"id", "status", "startedAt", "completedAt", "name", "toolId", "error", "reusedFrom", "waitingFor"}
 
 
 def is_uuid4(value: str) -> bool:
@@ -91,6 +91,7 @@ def test_pending_run_has_null_times(client: TestClient, user: dict[str, Any]) ->
         "toolId": "delay",
         "error": None,
         "reusedFrom": None,
+        "waitingFor": None,
     }
 
 

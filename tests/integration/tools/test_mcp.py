@@ -124,9 +124,13 @@ def test_a_servers_progress_is_the_steps_progress(app_factory: App, tmp_path: Pa
     run = run_steps(client, [step("c", "t.count", {"n": 4})])
     assert run["steps"][0]["output"] == {"counted": 4}
     progress = [e["data"] for e in read_stream(client, run["chatId"], run["id"]) if e["event"] == "step_progress"]
-    # Each notification as it came (the last may come after the step's end, and then is not kept).
+    # The notifications in the order they came: the first kept, a later one dropped when it came within the step's
+    # progress interval of the one before (on a loaded machine two can arrive together), and the last maybe after
+    # the step's end, and then not kept.
     assert progress[0] == {"stepId": "c", "progress": 25, "message": "counted 1 of 4"}, progress
-    assert [p["progress"] for p in progress] == [25, 50, 75, 100][: len(progress)]
+    values = [p["progress"] for p in progress]
+    assert values == sorted(set(values)) and set(values) <= {25, 50, 75, 100}, progress
+    assert all(p["message"] == f"counted {p['progress'] // 25} of 4" for p in progress), progress
 
 
 def test_timeouts_and_cancellation_reach_the_server(app_factory: App, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ def test_builtin_tools_in_a_stable_order() -> None:
         "http_request",
         "read_url",
         "llm",
+        "approval",
     ]
     assert registry.get_tool("nope") is None
 

@@ -101,6 +101,11 @@ export async function cancelRun(run) {
   return post(`/chats/${run.chatId}/workflow-runs/${run.id}/cancel`);
 }
 
+/** Approve or reject a step that waits for a decision; the answer is the run with the step ended. */
+export async function decideStep(run, stepId, approved, comment) {
+  return post(`/chats/${run.chatId}/workflow-runs/${run.id}/steps/${encodeURIComponent(stepId)}/decision`, { approved, comment: comment || null });
+}
+
 /** A run as a card in a chat: status, workflow, pipeline, failure, and cancel while it may still change. */
 export function runCard(run, { workflowName, onCancel }) {
   const failure = failureSummary(run);

@@ -6,7 +6,7 @@ import { clear, errorState, formatDuration, h, jsonTree, loading, pageHeading, s
 import { dagDiagram } from "../dag.js";
 import { openStream, streamStateText } from "../live.js";
 import { navigate } from "../router.js";
-import { applyRunEvent, cancelRun, failureSummary, isActive, mergeRun, pipeline, timeline } from "../runs.js";
+import { applyRunEvent, cancelRun, decideStep, failureSummary, isActive, mergeRun, pipeline, timeline } from "../runs.js";
 
 const REFRESH_DELAY_MS = 200;
 
@@ -123,7 +123,7 @@ class RunView {
       h("header", { class: "step-head" }, h("h3", null, step.name ? `${step.name} ` : "", h("code", null, step.id)), statusBadge(step.status)),
       h("p", { class: "muted" }, `Tool ${step.toolId} · attempts ${step.attempts ?? 0} · started `, timeElement(step.startedAt), ` · took ${formatDuration(step.startedAt, step.completedAt)}`,
         step.reusedFrom && ` · reused from run ${shortId(step.reusedFrom)}`),
-      step.waitingFor && h("p", { class: "banner" }, `Waiting for a decision${step.prompt ? `: ${step.prompt}` : ""}.`),
+      step.waitingFor && this.decisionForm(step),
       step.progressMessage && step.status === "running" && h("p", { class: "muted" }, `${step.progress ?? ""}% ${step.progressMessage}`),
       step.error && h("div", { class: "step-error", role: step.status === "failed" ? "alert" : undefined }, h("strong", null, `Error${step.error.code ? ` (${step.error.code})` : ""}: `), step.error.message || ""),
       step.inputs !== undefined && h("details", { "data-key": key("inputs") }, h("summary", null, "Inputs (rendered)"), jsonTree(step.inputs, null, true)),
@@ -132,6 +132,32 @@ class RunView {
       step.logs?.length > 0 && h("details", { "data-key": key("logs") }, h("summary", null, `Logs (${step.logs.length})`),
         h("ol", { class: "logs" }, step.logs.map((log) => h("li", null, h("span", { class: "muted" }, timeElement(log.at), " "), log.message)))),
     );
+  }
+
+  /** A waiting step's prompt, with a comment field and Approve and Reject. */
+  decisionForm(step) {
+    const prompt = step.prompt ?? step.inputs?.prompt;
+    const commentId = `decision-${step.id}-comment`;
+    const status = h("p", { class: "muted", role: "status" }, "");
+    const comment = h("input", { id: commentId, type: "text", maxlength: 2000, autocomplete: "off" });
+    const decide = async (approved, event) => {
+      for (const button of event.currentTarget.form.querySelectorAll("button")) button.disabled = true;
+      status.textContent = approved ? "Approving…" : "Rejecting…";
+      try {
+        await decideStep(this.run, step.id, approved, comment.value.trim());
+      } catch (error) {
+        if (error.name === "AbortError") return;
+        // 409: decided elsewhere, or it ended meanwhile; the refresh below shows how.
+      }
+      await this.refresh();
+    };
+    return h("form", { class: "banner decision", "aria-label": `Decision on ${step.id}`, onSubmit: (event) => event.preventDefault() },
+      h("p", null, h("strong", null, "Waiting for a decision"), prompt ? `: ${prompt}` : "."),
+      h("label", { for: commentId }, "Comment (optional)"), comment,
+      h("div", { class: "actions" },
+        h("button", { type: "button", onClick: (event) => decide(true, event) }, "Approve"),
+        h("button", { type: "button", class: "secondary", onClick: (event) => decide(false, event) }, "Reject")),
+      status);
   }
 
   async cancel(button) {
