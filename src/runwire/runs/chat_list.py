@@ -224,7 +224,7 @@ class ChatListReader:
                 await run_in_threadpool(ratelimits_service.enforce, self.database, [charge])
         filter_key = f"{chat_id}|{wanted.key}"
         etag = _etag(access.version, filter_key)
-        if _etag_matches(if_none_match, etag):
+        if etag_matches(if_none_match, etag):
             return ListAnswer(None, etag)
         cached = self.cache.get(chat_id, filter_key, access.version)
         if cached is not None:
@@ -251,7 +251,7 @@ def _etag(version: int, filter_key: str) -> str:
     return f'"{version}-{digest}"'
 
 
-def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
     if if_none_match is None:
         return False
     offered = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}

@@ -71,7 +71,7 @@ class InProcessExecutor:
         # Queued runs wake the queue (this process's, and on PostgreSQL every executor's through NOTIFY); polling
         # every `queue_poll_seconds` is only the fallback, and never slows down further.
         self._waker = dbos_adapter.make_queues_wakeable(self.settings.queue_poll_seconds)
-        self.hub.wake_queue = self._waker.wake
+        self.hub.wake_queue = self._workflow.wake_queues = self._waker.wake
         dbos_adapter.wait_until_queue_listened(QUEUE_NAME, timeout=3.0)
         self._settle_leftover_runs()
 
@@ -128,7 +128,7 @@ class InProcessExecutor:
             )
 
     def stop(self) -> None:
-        self.hub.wake_queue = None
+        self.hub.wake_queue = self._workflow.wake_queues = None
         DBOS.destroy()
         dbos_adapter.unregister_instance(self._workflow)
         self.renderer.stop()

@@ -24,7 +24,7 @@ from runwire.openapi import also_answers
 from runwire.pagination import LimitParam, decode_newest_first
 from runwire.routing import api_router, conditional_json
 from runwire.runs import decisions, idempotency, listing, service, stream
-from runwire.runs.chat_list import ChatListReader, ListRequest, _etag_matches
+from runwire.runs.chat_list import ChatListReader, ListRequest, etag_matches
 from runwire.runs.executor import Executor
 from runwire.runs.models import WorkflowRun
 from runwire.runs.schemas import DecisionCreate, Order, RunCreate, RunDetail, RunList, RunRead, RunRerun
@@ -215,6 +215,6 @@ def tagged_json(body: bytes, if_none_match: str | None) -> Response:
     ever served for the very list the client holds, whatever changed in between."""
     etag = f'"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    if _etag_matches(if_none_match, etag):
+    if etag_matches(if_none_match, etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)

@@ -17,6 +17,7 @@ decide the same way is recorded.
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from dbos import DBOS, DBOSConfiguredInstance, SetWorkflowID
@@ -52,6 +53,8 @@ class RunWorkflow(DBOSConfiguredInstance):
         # The runs executing here now, and those that stopped to wait for the process to stop (by id: their tasks).
         self.busy: dict[str, asyncio.Task[Any]] = {}
         self.parked: dict[str, asyncio.Task[Any]] = {}
+        # Wakes this process's queue threads (set by the executor once it listens): a queued waiter starts at once.
+        self.wake_queues: Callable[[], None] | None = None
         # The steps each busy run has in flight (by run id: its step tasks), read by `working`.
         self.in_flight: dict[str, dict[asyncio.Task[Any], str]] = {}
         super().__init__(INSTANCE_NAME)
@@ -90,6 +93,8 @@ class RunWorkflow(DBOSConfiguredInstance):
     async def _queue_waiter(self, run_id: str, step_id: str) -> str:
         with SetWorkflowID(decisions.waiter_id(run_id, step_id)):
             handle = await DBOS.enqueue_workflow_async(WAITS_QUEUE_NAME, self.await_decision, run_id, step_id)
+        if self.wake_queues is not None:
+            self.wake_queues()
         return handle.get_workflow_id()
 
     async def _park(self, run_id: str) -> NoReturn:
