@@ -4,13 +4,14 @@ decision posted to an API-only process reaches the step waiting in a worker, eve
 
 import asyncio
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.helpers import HitCounter, Server, Worker, recover, signed_in, wait_for, wait_for_status
+from tests.helpers import HitCounter, Server, Worker, recover, signed_in, wait_for_status
 
 pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
 
@@ -41,7 +42,10 @@ def start_waiting_run(client: httpx.Client, steps: list[dict[str, Any]]) -> str:
     created = client.post(f"/api/chats/{chat['id']}/workflow-runs", json={"workflowId": workflow["id"]})
     assert created.status_code == 202, created.text
     path = f"/api/chats/{chat['id']}/workflow-runs/{created.json()['data']['id']}"
-    wait_for(lambda: client.get(path).json()["data"]["steps"][0]["waitingFor"] == "decision", timeout=30)
+    deadline = time.monotonic() + 30
+    while (run := client.get(path).json()["data"])["steps"][0]["waitingFor"] != "decision":
+        assert time.monotonic() < deadline, run
+        time.sleep(0.02)
     return path
 
 

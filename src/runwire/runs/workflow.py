@@ -40,7 +40,9 @@ WAITS_QUEUE_NAME = "runwire-waits"
 # How long a step's waiter waits for its decision before it looks whether the step still waits for one (it ends once
 # the step has ended, even when no message told it so: a run cancelled while no executor ran).
 WAITER_RECHECK_SECONDS = 600.0
-VISIBILITY_WAITS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+# How long a run's workflow waits for the run's row to be committed, at most about a minute: the request that
+# queued it commits (or rolls back) within that even on a loaded machine, and a run given up on stays pending.
+VISIBILITY_WAITS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 20.0)
 
 
 @DBOS.dbos_class(CLASS_NAME)
