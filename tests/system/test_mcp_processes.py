@@ -2,6 +2,7 @@
 at start, `runwire tools list` and `runwire tools refresh`, and two workers on PostgreSQL each with its own sessions."""
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -71,7 +72,9 @@ def test_tools_list_prints_every_tool_with_its_source_and_availability(tmp_path:
     assert rows["llm"][1].startswith("unavailable: No model is configured")
     assert rows["shout"] == ["plugin:runwire-test-plugins", "available"]
     assert rows["t.add"] == ["mcp:t", "available"]
-    assert rows["down.*"][0] == "mcp:down" and rows["down.*"][1].startswith("unavailable (down): The MCP server")
+    # Down, or (on a loaded machine, once its first attempt failed) starting again: either way with why it is down.
+    assert rows["down.*"][0] == "mcp:down", rows
+    assert re.match(r"unavailable \((down|starting)\): The MCP server 'down' is down: ", rows["down.*"][1]), rows
     assert "plugin 'not_a_tool' of runwire-test-plugins skipped: " in done.stdout
 
 

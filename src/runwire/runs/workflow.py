@@ -66,6 +66,8 @@ class RunWorkflow(DBOSConfiguredInstance):
         set_log_context(run_id=run_id, executor_id=self.runner.settings.executor_id)
         task = asyncio.current_task()
         assert task is not None
+        # The task ends once DBOS has recorded the workflow's end, which frees the chat for its next run: look then.
+        task.add_done_callback(self._wake_queues_after_end)
         self.busy[run_id] = task
         metrics.EXECUTOR_BUSY.set(len(self.busy))
         try:
@@ -98,6 +100,10 @@ class RunWorkflow(DBOSConfiguredInstance):
         if self.wake_queues is not None:
             self.wake_queues()
         return handle.get_workflow_id()
+
+    def _wake_queues_after_end(self, _task: "asyncio.Task[Any]") -> None:
+        if self.wake_queues is not None:
+            self.wake_queues()
 
     async def _park(self, run_id: str) -> NoReturn:
         """Wait, unfinished, until the executor stops it: it resumes on the next executor from its checkpoints."""

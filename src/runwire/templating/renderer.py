@@ -116,12 +116,13 @@ class _Call:
     cancelled: bool = False
 
     def cancel(self) -> bool:
-        """Stop the call; whether a worker was rendering it (and is killed)."""
+        """Stop the call; whether a worker was rendering it (and is killed). Killed under the lock that `unbind`
+        takes, so that a cancel coming as the render ends never kills the worker once it has moved on to another."""
         with self.lock:
             self.cancelled = True
             worker = self.worker
-        if worker is not None:
-            worker.kill()
+            if worker is not None:
+                worker.kill()
         return worker is not None
 
     def bind(self, worker: _Worker) -> None:
@@ -129,6 +130,10 @@ class _Call:
             if self.cancelled:
                 raise _Cancelled
             self.worker = worker
+
+    def unbind(self) -> None:
+        with self.lock:
+            self.worker = None
 
 
 class TemplateRenderer:
@@ -195,6 +200,7 @@ class TemplateRenderer:
         except _Cancelled:
             return None
         finally:
+            call.unbind()
             self._release(worker)
 
     def _acquire(self, call: _Call) -> _Worker:
