@@ -61,8 +61,8 @@ def step_result(decision: dict[str, Any]) -> tuple[dict[str, Any] | None, ErrorI
     return None, ErrorInfo(code="rejected", message=f"The step was rejected{reason}")
 
 
-def decide(run_id: uuid.UUID, step_id: str, data: DecisionCreate, *, send: SendToWaiter, session: Session) -> Status:
-    """Record a decision on a waiting step and send it to the step's waiter; returns the step's new status."""
+def decide(run_id: uuid.UUID, step_id: str, data: DecisionCreate, *, send: SendToWaiter, session: Session) -> None:
+    """Record a decision on a waiting step and send it to the step's waiter."""
     decision = {"approved": data.approved, "comment": data.comment, "decidedAt": format_timestamp(utcnow())}
     output, error = step_result(decision)
     target = Status.COMPLETED if error is None else Status.FAILED
@@ -74,4 +74,3 @@ def decide(run_id: uuid.UUID, step_id: str, data: DecisionCreate, *, send: SendT
     if not moved.applied:
         raise Conflict(f"The step is not waiting for a decision (it is {moved.status}).")
     send(waiter_id(run_id, step_id), decision)
-    return target

@@ -67,7 +67,7 @@ class RunWorkflow(DBOSConfiguredInstance):
         task = asyncio.current_task()
         assert task is not None
         # The task ends once DBOS has recorded the workflow's end, which frees the chat for its next run: look then.
-        task.add_done_callback(self._wake_queues_after_end)
+        task.add_done_callback(lambda _: self._wake_queues())
         self.busy[run_id] = task
         metrics.EXECUTOR_BUSY.set(len(self.busy))
         try:
@@ -97,11 +97,10 @@ class RunWorkflow(DBOSConfiguredInstance):
     async def _queue_waiter(self, run_id: str, step_id: str) -> str:
         with SetWorkflowID(decisions.waiter_id(run_id, step_id)):
             handle = await DBOS.enqueue_workflow_async(WAITS_QUEUE_NAME, self.await_decision, run_id, step_id)
-        if self.wake_queues is not None:
-            self.wake_queues()
+        self._wake_queues()
         return handle.get_workflow_id()
 
-    def _wake_queues_after_end(self, _task: "asyncio.Task[Any]") -> None:
+    def _wake_queues(self) -> None:
         if self.wake_queues is not None:
             self.wake_queues()
 
@@ -118,7 +117,7 @@ class RunWorkflow(DBOSConfiguredInstance):
         which a drain need not wait for (a wait resumes on the next executor, nothing lost)."""
         return [
             run_id
-            for run_id in self.busy
+            for run_id in list(self.busy)  # read from the draining thread while the loop's runs change it
             if not (steps := self.in_flight.get(run_id)) or self.runner.waiting[run_id] < len(steps)
         ]
 
