@@ -1,11 +1,11 @@
 """The run lists read through indexes at 100k runs: the exact statements `listing.list_chat_runs` and
 `listing.list_user_runs` send are EXPLAINed on PostgreSQL and on SQLite.
 
-The chat's list reads through the (chat_id, chat_seq) index. The user's list (newest first across the user's chats)
-walks the (created_at, id) index in page order, from where its filters and cursor put it, and keeps a run when its
-chat, probed by primary key, is the user's and not deleted, until the page is full: no scan and no sort, however many
-runs the user has. With a chatId it walks (chat_id, created_at, id) the same way. Both read their steps through
-step_run's primary key."""
+The chat's list reads through the (chat_id, chat_seq) index (PostgreSQL may take (chat_id, created_at, id)). The
+user's list (newest first across the user's chats) walks the (created_at, id) index in page order, from where its
+filters and cursor put it, and keeps a run when its chat, probed by primary key, is the user's and not deleted, until
+the page is full: no scan and no sort, however many runs the user has. With a chatId it walks (chat_id, created_at,
+id) the same way. Both read their steps through step_run's primary key."""
 
 import re
 import uuid
@@ -246,7 +246,10 @@ def test_the_run_list_reads_through_indexes_at_100k_runs(filled_engine: Engine, 
 
     assert "FROM workflow_run" in statement[0] and "step_run" in statement[0]
     if postgres:
-        assert postgres_uses(run_plan, run_index, "workflow_run"), run_plan
+        # At 100 runs a chat, PostgreSQL's planner may as well take the (chat_id, created_at, id) index and sort: the
+        # costs are within a hair. Either reads only the chat's runs.
+        chat_index = index_on(engine, "workflow_run", ["chat_id", "created_at", "id"])
+        assert any(postgres_uses(run_plan, index, "workflow_run") for index in (run_index, chat_index)), run_plan
         assert not any("Seq Scan on workflow_run" in line for line in run_plan), run_plan
         assert postgres_uses(step_plan, step_index, "step_run"), step_plan
         assert not any("Seq Scan on step_run" in line for line in step_plan), step_plan
