@@ -149,6 +149,10 @@ def begin_step(run_id: uuid.UUID, step: PlannedStep, *, session: Session) -> Ste
     else:
         connection.execute(_COUNT_ATTEMPT, keys)
         inputs = None if moved.applied else connection.execute(_STEP_INPUTS, keys).scalar_one()
+    if not moved.applied:  # a step found running: its new attempt made no event
+        run = _running_step(run_id, step["id"], session=session)
+        if run is not None:
+            _touched(run, session=session)
     context = _template_context(run_id, step["upstream"], session=session) if step["templated"] else {}
     return StepStart(inputs=inputs, templateContext=context)
 
@@ -174,22 +178,32 @@ def _running_step(run_id: uuid.UUID, step_id: str, *, session: Session) -> trans
 
 def record_inputs(run_id: uuid.UUID, step_id: str, inputs: dict[str, Any], *, session: Session) -> None:
     """Store a running step's rendered inputs (rendered outside any transaction); kept if already stored."""
-    if _running_step(run_id, step_id, session=session) is not None:
+    run = _running_step(run_id, step_id, session=session)
+    if run is not None:
         where = sa.and_(_step_where(run_id, step_id), StepRun.inputs.is_(None))
-        session.execute(sa.update(StepRun).where(where).values(inputs=inputs))
+        if session.connection().execute(sa.update(StepRun).where(where).values(inputs=inputs)).rowcount:
+            _touched(run, session=session)
 
 
 def start_retry(run_id: uuid.UUID, step_id: str, *, session: Session) -> bool:
     """Count a further attempt; False when the step is no longer running (so the attempt must not happen)."""
-    if _running_step(run_id, step_id, session=session) is None:
+    run = _running_step(run_id, step_id, session=session)
+    if run is None:
         return False
     session.execute(sa.update(StepRun).where(_step_where(run_id, step_id)).values(attempts=StepRun.attempts + 1))
+    _touched(run, session=session)
     return True
 
 
 def log_step(run_id: uuid.UUID, step_id: str, message: str, *, session: Session) -> None:
-    if _running_step(run_id, step_id, session=session) is not None:
-        _append_log(run_id, step_id, message, session=session)
+    run = _running_step(run_id, step_id, session=session)
+    if run is not None and _append_log(run_id, step_id, message, session=session):
+        _touched(run, session=session)
+
+
+def _touched(run: transitions.LockedRun, *, session: Session) -> None:
+    run.touch()
+    transitions.save(run, session=session)
 
 
 def report_progress(run_id: uuid.UUID, step_id: str, progress: int, message: str, *, session: Session) -> None:
@@ -201,12 +215,15 @@ def report_progress(run_id: uuid.UUID, step_id: str, progress: int, message: str
     transitions.save(run, session=session)
 
 
-def _append_log(run_id: uuid.UUID, step_id: str, message: str, *, session: Session) -> None:
+def _append_log(run_id: uuid.UUID, step_id: str, message: str, *, session: Session) -> bool:
+    """Add the entry to the step's log unless the log is full; whether it was added."""
     where = _step_where(run_id, step_id)
     logs: list[Any] = session.scalar(sa.select(StepRun.logs).where(where)) or []
-    if len(logs) < MAX_LOG_ENTRIES:
-        entry = {"at": utcnow().isoformat(), "message": message}
-        session.execute(sa.update(StepRun).where(where).values(logs=[*logs, entry]))
+    if len(logs) >= MAX_LOG_ENTRIES:
+        return False
+    entry = {"at": utcnow().isoformat(), "message": message}
+    session.execute(sa.update(StepRun).where(where).values(logs=[*logs, entry]))
+    return True
 
 
 def await_decision(run_id: uuid.UUID, step_id: str, prompt: str, *, session: Session) -> float | None:

@@ -105,6 +105,13 @@ class LockedRun:
     now: datetime = field(default_factory=utcnow)
     changes: dict[str, Any] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    touched: bool = False
+
+    def touch(self) -> None:
+        """Move the chat's version on for a change to the run's steps that makes no event (a log line, an attempt,
+        rendered inputs), in the same transaction: a list or detail kept at the old version is served no more."""
+        self.chat_last_event_seq += 1
+        self.touched = True
 
     def emit(self, event_type: str, data: dict[str, Any]) -> None:
         self.last_event_seq += 1
@@ -139,8 +146,10 @@ def save(run: LockedRun, *, session: Session) -> None:
     if run.events:
         run.changes["last_event_seq"] = run.last_event_seq
         connection.execute(_INSERT_EVENTS, run.events)
-        connection.execute(_UPDATE_CHAT_SEQ, {"chat_key": run.chat_id, "last_event_seq": run.chat_last_event_seq})
         raise_signal(Signal.EVENTS, run.id, chat_id=run.chat_id, session=session)
+    if run.events or run.touched:
+        connection.execute(_UPDATE_CHAT_SEQ, {"chat_key": run.chat_id, "last_event_seq": run.chat_last_event_seq})
+        run.touched = False
     if run.changes:
         connection.execute(_UPDATE_RUN, {"run_key": run.id, **run.changes})
     run.events, run.changes = [], {}

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import pytest
 import sqlalchemy as sa
 
+from runwire.chats.models import Chat
 from runwire.db import Database
 from runwire.runs import lifecycle
 from runwire.runs.models import RunEvent, StepRun, WorkflowRun
@@ -166,3 +167,32 @@ def test_progress_retries_and_logs_only_touch_a_running_step(database: Database,
         step = session.get(StepRun, (run_id, "a"))
         assert step is not None and step.attempts == 4
         assert [entry["message"] for entry in step.logs] == ["50% half", "50% half"]
+
+
+def chat_version(database: Database, run_id: Any) -> int:
+    with database.reading() as session:
+        chat_of_run = sa.select(WorkflowRun.chat_id).where(WorkflowRun.id == run_id).scalar_subquery()
+        version: int = session.scalar(sa.select(Chat.last_event_seq).where(Chat.id == chat_of_run))
+        return version
+
+
+def test_every_change_to_a_step_moves_the_chats_version_on(database: Database, run_id: Any) -> None:
+    """The run list and detail are served from bodies kept by the chat's version: a change that leaves the version
+    where it was would keep serving the body from before it."""
+    step_a, step_b = plan(database, run_id)
+    changes: list[tuple[str, Callable[[], object]]] = [
+        ("a step starts", lambda: twice(database, lifecycle.begin_step, run_id, step_a)),
+        ("an attempt is counted", lambda: twice(database, lifecycle.start_retry, run_id, "a")),
+        ("a log line", lambda: twice(database, lifecycle.log_step, run_id, "a", "note")),
+        ("progress", lambda: twice(database, lifecycle.report_progress, run_id, "a", 50, "half")),
+        ("a step ends", lambda: twice(database, lifecycle.finish_step, run_id, "a", output={"sleptSeconds": 0})),
+        ("a templated step starts", lambda: twice(database, lifecycle.begin_step, run_id, step_b)),
+        ("its rendered inputs", lambda: twice(database, lifecycle.record_inputs, run_id, "b", {"seconds": 0})),
+    ]
+    for change, make in changes:
+        before = chat_version(database, run_id)
+        make()
+        assert chat_version(database, run_id) > before, change
+    with database.reading() as session:
+        step = session.get(StepRun, (run_id, "a"))
+        assert step is not None and step.attempts == 4 and len(step.logs) == 4
