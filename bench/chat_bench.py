@@ -260,13 +260,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     model = FakeModel(api_key="sk-bench")
     with tempfile.TemporaryDirectory(prefix="runwire-bench-", ignore_cleanup_errors=True) as tmp:
         env = {"RUNWIRE_LLM_BASE_URL": model.base_url, "RUNWIRE_LLM_API_KEY": "sk-bench", "RUNWIRE_LLM_MODEL": "fake"}
-        server = Server(Path(tmp) / "data", Path(tmp) / "server.log", env)
         try:
-            server.start()
-            print(f"runwire serve pid {server.pid} on {server.url}, data in {tmp}", flush=True)
-            results = asyncio.run(bench(server, model, scale))
+            with Server(Path(tmp) / "data", Path(tmp) / "server.log", env) as server:
+                print(f"runwire serve pid {server.pid} on {server.url}, data in {tmp}", flush=True)
+                results = asyncio.run(bench(server, model, scale))
         finally:
-            server.stop()
             model.close()
     print_report(command, scale, results)
     return 0

@@ -23,6 +23,8 @@ import psycopg
 STARTUP_SECONDS = 30.0
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 STOP_SECONDS = 15.0
+# How much of a server's log a failed benchmark prints.
+LOG_TAIL_CHARS = 20_000
 
 
 def free_port() -> int:
@@ -136,6 +138,16 @@ class Server:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> "Server":
+        self.start()
+        return self
+
+    def __exit__(self, error_type: type[BaseException] | None, *_: object) -> None:
+        """Stop the server; when the block failed, print the end of its log first (it goes with its directory)."""
+        if error_type is not None:
+            print(f"--- the end of {self.log_path} ---\n{self.log_text()[-LOG_TAIL_CHARS:]}", file=sys.stderr)
+        self.stop()
 
 
 @dataclass(frozen=True)

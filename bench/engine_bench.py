@@ -133,13 +133,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     scale = QUICK if args.quick else FULL
     server_cpus, _ = split_cores()
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="runwire-bench-", ignore_cleanup_errors=True) as tmp:
-        server = Server(Path(tmp) / "data", Path(tmp) / "server.log", cpus=server_cpus)
-        try:
-            server.start()
-            loaded, solo = asyncio.run(bench(server, scale))
-        finally:
-            server.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="runwire-bench-", ignore_cleanup_errors=True) as tmp,
+        Server(Path(tmp) / "data", Path(tmp) / "server.log", cpus=server_cpus) as server,
+    ):
+        loaded, solo = asyncio.run(bench(server, scale))
     print_table("engine (runs of 5 sequential template steps)", figures(loaded, solo))
     print(f"server pinned to CPUs {server_cpus}; took {time.monotonic() - started:.0f} s")
     return 0

@@ -167,20 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             ]
             direct = {name: asyncio.run(direct_ms(address, calls)) for name, address, _, _ in transports}
             layer = {name: layer_ms(config, calls) for name, _, config, _ in transports}
-            server = Server(
-                tmp / "data",
-                tmp / "server.log",
-                env={"RUNWIRE_TOOLS_CONFIG": str(write_config(tmp / "tools.toml", url))},
-            )
-            try:
-                server.start()
+            env = {"RUNWIRE_TOOLS_CONFIG": str(write_config(tmp / "tools.toml", url))}
+            with Server(tmp / "data", tmp / "server.log", env=env) as server:
                 trivial = asyncio.run(per_step_ms(server, "delay", {"seconds": 0}, steps, runs))
                 stepped = {
                     name: asyncio.run(per_step_ms(server, tool_id, ARGUMENTS, steps, runs))
                     for name, _, _, tool_id in transports
                 }
-            finally:
-                server.stop()
     figures.append(
         Figure(f"a trivial built-in step (delay 0 s), per step p50 ({runs} runs x {steps})", f"{p50(trivial):.2f} ms")
     )

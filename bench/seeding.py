@@ -45,7 +45,15 @@ async def wait_until_ended(api: Api, chat_ids: list[str], timeout: float) -> dic
                 ended[chat_id] = runs
                 pending.discard(chat_id)
         if pending and time.monotonic() > deadline:
-            raise RuntimeError(f"runs of {len(pending)} chat(s) still not ended after {timeout:g} s")
+            unended = [
+                f"{run['id']} {run['status']} (steps: {', '.join(step['status'] for step in run['steps'])})"
+                for chat_id, runs in zip(sorted(pending), listed, strict=True)
+                for run in runs
+                if run["status"] not in FINAL
+            ]
+            raise RuntimeError(
+                f"runs of {len(pending)} chat(s) still not ended after {timeout:g} s, e.g. " + "; ".join(unended[:5])
+            )
         if pending:
             await asyncio.sleep(POLL_SECONDS)
     failed = [run for runs in ended.values() for run in runs if run["status"] != "completed"]

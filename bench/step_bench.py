@@ -57,12 +57,8 @@ def floor_per_step(url: str, steps: int, runs: int) -> list[float]:
 
 def measure(backend: str, tmp: Path, database_url: str | None, floor_url: str, steps: int, runs: int) -> list[Figure]:
     env = {"RUNWIRE_DATABASE_URL": database_url} if database_url else {}
-    server = Server(tmp / f"{backend}-data", tmp / f"{backend}.log", env=env)
-    try:
-        server.start()
+    with Server(tmp / f"{backend}-data", tmp / f"{backend}.log", env=env) as server:
         ours = asyncio.run(runwire_per_step(server, steps, runs))
-    finally:
-        server.stop()
     floor = floor_per_step(floor_url, steps, runs)
     ratio = statistics.median(ours) / statistics.median(floor)
     return [

@@ -289,11 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="runwire-bench-", ignore_cleanup_errors=True) as tmp:
         server = Server(Path(tmp) / "data", Path(tmp) / "server.log", {"RUNWIRE_TOOL_ALLOWED_HOSTS": "127.0.0.1"})
         try:
-            server.start()
-            print(f"runwire serve pid {server.pid} on {server.url}, data in {tmp}", flush=True)
-            latency, memory = asyncio.run(bench(server, scale))
+            with server:
+                print(f"runwire serve pid {server.pid} on {server.url}, data in {tmp}", flush=True)
+                latency, memory = asyncio.run(bench(server, scale))
         finally:
-            server.stop()
             print_log_problems(server)
     print_report(command, scale, latency, memory)
     return 0

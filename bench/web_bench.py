@@ -230,12 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="runwire-web-bench-") as tmp:
         data_dir = Path(tmp) / "data"
-        server = Server(data_dir, Path(tmp) / "server.log")
-        server.start()
-        try:
+        with Server(data_dir, Path(tmp) / "server.log") as server:
             figures = asyncio.run(measure(server, data_dir, args.quick))
-        finally:
-            server.stop()
     print_table("Web app in headless Chromium", figures)
     return 0
 
