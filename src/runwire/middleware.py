@@ -19,13 +19,14 @@ error_log = logging.getLogger("runwire.errors")
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Request ids: 128 bits from a generator of the middleware's own, seeded from the system's at start (an id to find
+# lines by, not a secret: no system call per request), whose sequence nothing that reseeds `random` repeats.
+_REQUEST_IDS = random.Random()
 
 
 def _request_id(headers: Headers) -> str:
     offered = headers.get("x-request-id")
-    # 128 bits from the process's own generator (seeded from the system's): an id to find lines by, not a secret,
-    # so it spares each request a system call.
-    return offered if offered and _CLIENT_REQUEST_ID.match(offered) else f"{random.getrandbits(128):032x}"
+    return offered if offered and _CLIENT_REQUEST_ID.match(offered) else f"{_REQUEST_IDS.getrandbits(128):032x}"
 
 
 def _has_body(headers: Headers) -> bool:
