@@ -1,6 +1,8 @@
 """One error shape for everything, request ids, the cross-site guard, and what the logs never hold."""
 
 import logging
+import random
+import re
 from typing import Any
 
 import pytest
@@ -75,6 +77,12 @@ def test_request_id_is_echoed_or_made(client: TestClient) -> None:
     assert echoed.headers["x-request-id"] == "abc-123"
     made = client.get("/api/liveness", headers={"X-Request-ID": "bad id with spaces"})
     assert made.headers["x-request-id"] != "bad id with spaces" and len(made.headers["x-request-id"]) == 32
+    # Made ids never repeat, even when something reseeds the random module between requests.
+    made_ids = set()
+    for _ in range(3):
+        random.seed(7)
+        made_ids.add(client.get("/api/liveness").headers["x-request-id"])
+    assert len(made_ids) == 3 and all(re.fullmatch("[0-9a-f]{32}", made_id) for made_id in made_ids)
 
 
 def test_liveness(client: TestClient) -> None:
