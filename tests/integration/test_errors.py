@@ -78,10 +78,13 @@ def test_request_id_is_echoed_or_made(client: TestClient) -> None:
     made = client.get("/api/liveness", headers={"X-Request-ID": "bad id with spaces"})
     assert made.headers["x-request-id"] != "bad id with spaces" and len(made.headers["x-request-id"]) == 32
     # Made ids never repeat, even when something reseeds the random module between requests.
-    made_ids = set()
-    for _ in range(3):
-        random.seed(7)
-        made_ids.add(client.get("/api/liveness").headers["x-request-id"])
+    made_ids, kept = set(), random.getstate()
+    try:
+        for _ in range(3):
+            random.seed(7)
+            made_ids.add(client.get("/api/liveness").headers["x-request-id"])
+    finally:
+        random.setstate(kept)
     assert len(made_ids) == 3 and all(re.fullmatch("[0-9a-f]{32}", made_id) for made_id in made_ids)
 
 
