@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
@@ -272,6 +273,12 @@ class DriverStatement:
             return cursor.fetchone()
         finally:
             cursor.close()
+
+    async def first_async(self, connection: psycopg.AsyncConnection[Any], values: Mapping[str, object]) -> Any:
+        """The first row the statement answers on an asynchronous psycopg connection, or None."""
+        async with connection.cursor() as cursor:
+            await cursor.execute(self.sql, self.parameters(values))
+            return await cursor.fetchone()
 
 
 def call_after_commit(session: Session, key: Hashable, callback: Callable[[], None]) -> bool:

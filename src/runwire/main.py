@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
         try:
             yield
         finally:
-            reader.close()
+            await reader.close()
             await run_in_threadpool(runtime.stop, drain.deadline if drain.begun else None)
 
     app = FastAPI(

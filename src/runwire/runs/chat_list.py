@@ -2,7 +2,7 @@
 correct by construction.
 
 1. One statement reads the session, the chat's owner and the chat's version (401, 404, 403 decided from it), on a
-   connection held for it (`AccessReader`): on SQLite right on the event loop, elsewhere on a thread of its own.
+   connection held for it, on the event loop (`AccessReader`).
 2. The ETag is the version and what the read asks for: a matching `If-None-Match` is a 304 with no further work.
 3. Else the body cached at that version is served, or the body is read (on a thread), built and cached under a
    version read no later than its data (the run list reads its page and the version in one statement).
@@ -15,13 +15,12 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import psycopg
 import sqlalchemy as sa
-from sqlalchemy.engine.interfaces import DBAPIModule
 from starlette.concurrency import run_in_threadpool
 
 from runwire.auth.service import hash_token
@@ -76,12 +75,15 @@ class ChatRead:
 
 class AccessReader:
     """The statement every chat read begins with (`chats_service.ACCESS`), sent straight to the driver
-    (`db.DriverStatement`) on a connection of its own, held from the first read until `close()`, used by one thread
-    only, in autocommit: no pool check-out, no BEGIN, no SQLAlchemy execution.
+    (`db.DriverStatement`) on connections of its own, held from the first read until `close()`, in autocommit: no
+    pool check-out, no BEGIN, no SQLAlchemy execution, and no thread: it runs on the event loop.
 
-    On SQLite it runs on the event loop: a point read of two rows by their indexes in a WAL database, which never
-    waits for a writer, takes about 10 us there, less than handing it to a thread and back costs. On PostgreSQL it
-    is a round trip to another process, so it runs on a thread of its own."""
+    On SQLite it is a point read of two rows by their indexes in a WAL database, which never waits for a writer and
+    takes about 10 us there, less than handing it to a thread and back costs: one connection. On PostgreSQL it is a
+    round trip to another process, awaited on asynchronous psycopg connections, up to `ASYNC_CONNECTIONS` of them at
+    once: a single one would serve the reads one round trip after another."""
+
+    ASYNC_CONNECTIONS = 4
 
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -89,23 +91,12 @@ class AccessReader:
         self._statement = DriverStatement(chats_service.ACCESS, self._dialect)
         self._clock = MillisecondClock()
         self._connection: sa.Connection | None = None
-        self._thread = (
-            None if database.dialect == "sqlite" else ThreadPoolExecutor(1, thread_name_prefix="runwire-access")
-        )
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._slots = asyncio.Semaphore(self.ASYNC_CONNECTIONS)
 
     async def read(self, token_hash: str, chat_id: uuid.UUID | None) -> ChatAccess | None:
-        if self._thread is None:
-            return self._read(token_hash, chat_id)
-        return await asyncio.get_running_loop().run_in_executor(self._thread, self._read, token_hash, chat_id)
-
-    def _read(self, token_hash: str, chat_id: uuid.UUID | None) -> ChatAccess | None:
         values = {"chat_key": chat_id, "token_hash": token_hash, "now": self._clock.now()}
-        try:
-            row = self._first(values)
-        except self._dialect.loaded_dbapi.Error as error:
-            if not self._dropped_if_lost(error):
-                raise
-            row = self._first(values)  # the server closed the connection (a restart, say): once more, on a new one
+        row = self._first(values) if self.database.dialect == "sqlite" else await self._first_async(values)
         return None if row is None else ChatAccess.from_row(row)
 
     def _first(self, values: Mapping[str, object]) -> Any:
@@ -113,21 +104,36 @@ class AccessReader:
             self._connection = self.database.connect_for_statements()
         return self._statement.first(self._connection.connection.driver_connection, values)
 
-    def _dropped_if_lost(self, error: DBAPIModule.Error) -> bool:
-        """Whether `error` says the held connection is gone, in which case it is dropped."""
-        assert self._connection is not None
-        if not self._dialect.is_disconnect(error, self._connection.connection.dbapi_connection, None):
-            return False
-        self._connection.invalidate()
-        self._connection.close()
-        self._connection = None
-        return True
+    async def _first_async(self, values: Mapping[str, object]) -> Any:
+        async with self._slots:
+            for attempt in range(2):
+                connection = self._idle.pop() if self._idle else await self._connect()
+                try:
+                    row = await self._statement.first_async(connection, values)
+                except BaseException as error:
+                    # A connection a read did not finish on (a cancelled request, say) is not used again.
+                    await connection.close()
+                    if attempt or not (isinstance(error, psycopg.OperationalError) and connection.broken):
+                        raise
+                    # The server closed the connection (a restart, say), and likely the others: once more, on a
+                    # new one.
+                    stale, self._idle = self._idle, []
+                    for other in stale:
+                        await other.close()
+                    continue
+                self._idle.append(connection)
+                return row
+            raise AssertionError("unreachable: the second attempt returns or raises")
 
-    def close(self) -> None:
-        if self._thread is not None:
-            self._thread.shutdown()
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        url = self.database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return await psycopg.AsyncConnection.connect(url, autocommit=True)
+
+    async def close(self) -> None:
         if self._connection is not None:
             self._connection.close()
+        for connection in self._idle:
+            await connection.close()
 
 
 class ChatListReader:
@@ -140,8 +146,8 @@ class ChatListReader:
         self.slots = slots
         self.access = AccessReader(database)
 
-    def close(self) -> None:
-        self.access.close()
+    async def close(self) -> None:
+        await self.access.close()
 
     async def read(self, request: ListRequest) -> ListAnswer:
         """The chat's run list."""
