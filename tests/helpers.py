@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import sqlalchemy as sa
+from dbos import DBOS
 from fastapi.testclient import TestClient
 
 from runwire.db import Base, Database
@@ -92,8 +93,19 @@ def wait_for_run(
         run = get_run(client, chat_id, run_id)
         return run if run["status"] in statuses else None
 
-    result: dict[str, Any] = wait_for(check, timeout)
+    try:
+        result: dict[str, Any] = wait_for(check, timeout)
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}\n{run_state(client, chat_id, run_id)}") from None
     return result
+
+
+def run_state(client: TestClient, chat_id: str, run_id: str) -> str:
+    """The run as listed, and its durable workflow as this process's DBOS records it: what a test that waited for
+    the run in vain shows."""
+    workflow = DBOS.get_workflow_status(run_id)
+    durable = "none" if workflow is None else f"{workflow.status} on {workflow.queue_name} by {workflow.executor_id}"
+    return f"run: {get_run(client, chat_id, run_id)}\ndurable workflow: {durable}"
 
 
 def sse_events(lines: Iterable[str]) -> Iterator[dict[str, Any]]:

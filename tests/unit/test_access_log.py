@@ -43,13 +43,17 @@ def test_the_direct_line_is_the_handlers_line(stream: io.StringIO) -> None:
     assert list(direct) == list(through_logging)
     for line in (direct, through_logging):
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", str(line.pop("time")))
-    assert direct == through_logging == {
-        "level": "info",
-        "logger": "runwire.access",
-        "message": "request",
-        **FIELDS,
-        "run_id": "run-1",
-    }
+    assert (
+        direct
+        == through_logging
+        == {
+            "level": "info",
+            "logger": "runwire.access",
+            "message": "request",
+            **FIELDS,
+            "run_id": "run-1",
+        }
+    )
 
 
 def test_with_a_filter_the_line_goes_through_logging(stream: io.StringIO) -> None:

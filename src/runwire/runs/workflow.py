@@ -43,6 +43,8 @@ WAITER_RECHECK_SECONDS = 600.0
 # How long a run's workflow waits for the run's row to be committed, at most about a minute: the request that
 # queued it commits (or rolls back) within that even on a loaded machine, and a run given up on stays pending.
 VISIBILITY_WAITS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 20.0)
+# A wait this long for the creating request's commit is unusual enough to say so in the log.
+VISIBILITY_WARNING_SECONDS = 1.0
 
 
 @DBOS.dbos_class(CLASS_NAME)
@@ -147,11 +149,17 @@ class RunWorkflow(DBOSConfiguredInstance):
     async def _start_run(self, run_id: str) -> list[lifecycle.PlannedStep] | None:
         # A run is queued just before the transaction that writes it commits (so that no committed run is ever left
         # unqueued): an executor that dequeues it at once may not see it yet.
+        waited = 0.0
         for wait in (*VISIBILITY_WAITS, None):
             plan = await self.runner.write(lifecycle.start_run, uuid.UUID(run_id))
             if plan is not Outcome.MISSING or wait is None:
                 break
+            if waited < VISIBILITY_WARNING_SECONDS <= waited + wait:
+                log.warning("the run's row is not visible yet; still waiting for it", extra={"run_id": run_id})
+            waited += wait
             await asyncio.sleep(wait)
+        if plan is Outcome.MISSING:
+            log.warning("the run's row never became visible; its workflow ends", extra={"run_id": run_id})
         return plan if isinstance(plan, list) else None
 
     async def _finish_run(self, run_id: str) -> str | None:

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fake_model import FakeModel
-from tests.helpers import FINAL, create_workflow, get_run, new_chat, sign_up, wait_for
+from tests.helpers import create_workflow, new_chat, sign_up, wait_for_run
 
 API_KEY = "sk-test-7f3c9a1e5b2d4c6e8a0b"
 
@@ -66,7 +66,7 @@ def messages(client: TestClient, chat_id: str) -> list[dict[str, Any]]:
 
 def answered(client: TestClient, chat_id: str, run_id: str) -> dict[str, Any]:
     """The run, once ended, after checking that its reply is stored with it."""
-    run: dict[str, Any] = wait_for(lambda: (r := get_run(client, chat_id, run_id))["status"] in FINAL and r)
+    run = wait_for_run(client, chat_id, run_id)
     replies = [m for m in messages(client, chat_id) if m["runId"] == run_id and m["role"] == "assistant"]
     assert len(replies) == 1, replies
     return run

@@ -130,9 +130,7 @@ def test_the_list_reads_on_after_the_database_drops_its_connections(
         """Lists read at once, as the session reads of concurrent requests, on several connections."""
         with ThreadPoolExecutor(8) as pool:
             listed = list(pool.map(lambda _: client.get(path), range(32)))
-        assert {(response.status_code, response.text) for response in listed} == {
-            (200, '{"data":{"workflowRuns":[]}}')
-        }
+        assert {(response.status_code, response.text) for response in listed} == {(200, '{"data":{"workflowRuns":[]}}')}
 
     lists_at_once()
     with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
