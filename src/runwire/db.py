@@ -17,7 +17,6 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from runwire import sqlite_pool
 from runwire.jsonlimits import MAX_SAFE_INTEGER
 
 DEFAULT_POOL_SIZE = 8
@@ -105,10 +104,9 @@ def create_db_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
             pool_size=pool_size,
             max_overflow=pool_overflow(pool_size),
             hide_parameters=True,
-            connect_args={"check_same_thread": False, "timeout": 30, **sqlite_pool.CONNECT_ARGS},
+            connect_args={"check_same_thread": False, "timeout": 30},
         )
         _configure_sqlite(engine)
-        sqlite_pool.close_cursors_on_checkin(engine)
         return engine
     return sa.create_engine(
         url,
@@ -160,14 +158,7 @@ def _configure_sqlite(engine: Engine) -> None:
 def create_dbos_sqlite_engine(url: str, pool_size: int) -> Engine:
     """An engine for DBOS's SQLite system database in WAL mode with NORMAL sync, as Runwire's own: DBOS's default
     (a rollback journal, a full sync on every commit) costs milliseconds on each checkpoint of every step."""
-    engine = sa.create_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=pool_overflow(pool_size),
-        hide_parameters=True,
-        connect_args=sqlite_pool.CONNECT_ARGS,
-    )
-    sqlite_pool.close_cursors_on_checkin(engine)
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_overflow(pool_size), hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
