@@ -106,24 +106,28 @@ class AccessReader:
 
     async def _first_async(self, values: Mapping[str, object]) -> Any:
         async with self._slots:
-            for attempt in range(2):
-                connection = self._idle.pop() if self._idle else await self._connect()
-                try:
-                    row = await self._statement.first_async(connection, values)
-                except BaseException as error:
-                    # A connection a read did not finish on (a cancelled request, say) is not used again.
-                    await connection.close()
-                    if attempt or not (isinstance(error, psycopg.OperationalError) and connection.broken):
-                        raise
-                    # The server closed the connection (a restart, say), and likely the others: once more, on a
-                    # new one.
-                    stale, self._idle = self._idle, []
-                    for other in stale:
-                        await other.close()
-                    continue
-                self._idle.append(connection)
-                return row
-            raise AssertionError("unreachable: the second attempt returns or raises")
+            connection = self._idle.pop() if self._idle else await self._connect()
+            try:
+                return await self._first_on(connection, values)
+            except psycopg.OperationalError:
+                if not connection.broken:
+                    raise
+            # The server closed the connection (a restart, say), and likely the others: once more, on a new one.
+            stale, self._idle = self._idle, []
+            for other in stale:
+                await other.close()
+            return await self._first_on(await self._connect(), values)
+
+    async def _first_on(self, connection: psycopg.AsyncConnection[Any], values: Mapping[str, object]) -> Any:
+        """The statement's row on `connection`, which goes back to the idle ones; a connection a read did not finish
+        on (a cancelled request, say) is closed instead."""
+        try:
+            row = await self._statement.first_async(connection, values)
+        except BaseException:
+            await connection.close()
+            raise
+        self._idle.append(connection)
+        return row
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         url = self.database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
