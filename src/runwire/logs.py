@@ -96,7 +96,11 @@ class JsonFormatter(logging.Formatter):
             line["exception"] = {"type": type(error).__qualname__, "message": redact(str(error))}
             if self.traceback:
                 line["traceback"] = redact(self.formatException(record.exc_info))
-        return orjson.dumps(line, default=str).decode()
+        return _text(line)
+
+
+def _text(line: dict[str, object]) -> str:
+    return orjson.dumps(line, default=str).decode()
 
 
 def _line(created: float, level: str, logger: str, message: str, given: Mapping[str, object]) -> dict[str, object]:
@@ -132,10 +136,10 @@ def _clock_text(created: float) -> str:
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler `configure_logging` installs, and replaces when called again (other handlers stay)."""
 
-    def write_line(self, line: bytes) -> None:
+    def write_line(self, line: str) -> None:
         self.acquire()
         try:
-            self.stream.write(line.decode() + self.terminator)
+            self.stream.write(line + self.terminator)
             self.flush()
         finally:
             self.release()
@@ -158,7 +162,7 @@ class AccessLog:
             self.logger.info("request", extra=fields)
         else:
             line = _line(time.time(), "INFO", self.logger.name, "request", fields)
-            handler.write_line(orjson.dumps(line, default=str))
+            handler.write_line(_text(line))
 
     def _sole_handler(self) -> "_StderrHandler | None":
         logger, parent = self.logger, self.logger.parent
