@@ -69,16 +69,26 @@ class _WakeableEvent(threading.Event):
     """A stop event that `wake()` also ends a wait of (returning False: not stopped), so that a thread polling on
     its timeout looks at once, and then a few more times soon after. Each waiting thread sees every wake,
     including one that came while it was busy. No wait lasts longer than `longest_wait`: DBOS's queue threads double
-    their polling interval (up to 120 s) while the database is contended, and a run must never wait that long."""
+    their polling interval (up to 120 s) while the database is contended, and a run must never wait that long.
+
+    A wake notifies `_woken`, never the event's own condition: a wait begun before the event became a
+    `_WakeableEvent` runs `threading.Event.wait`, which takes any notification of that condition for the event being
+    set, and DBOS's queue threads would then stop for good."""
 
     _cond: threading.Condition  # threading.Event's own
+    _woken: threading.Condition  # on the same lock
     _generation = 0
     longest_wait: float | None = None
 
     def wake(self) -> None:
         with self._cond:
             self._generation += 1
-            self._cond.notify_all()
+            self._woken.notify_all()
+
+    def set(self) -> None:
+        super().set()
+        with self._cond:
+            self._woken.notify_all()
 
     def wait(self, timeout: float | None = None) -> bool:
         thread = threading.get_ident()
@@ -92,7 +102,7 @@ class _WakeableEvent(threading.Event):
                 pending = soon.get(thread)
                 if pending and timeout is not None:
                     timeout = min(timeout, pending.pop(0))
-                self._cond.wait_for(lambda: self.is_set() or self._generation != generation, timeout)
+                self._woken.wait_for(lambda: self.is_set() or self._generation != generation, timeout)
             if self._generation != seen.get(thread, generation) or self._generation != generation:
                 soon[thread] = list(AFTER_WAKE_SECONDS)
             seen[thread] = self._generation
@@ -107,8 +117,13 @@ def make_queues_wakeable(longest_wait: float) -> "QueueWaker":
     assert dbos is not None and dbos._launched, "DBOS is launched first"
     (manager,) = [thread for thread in dbos._background_threads if getattr(thread, "_target", None) is queue_thread]
     # The queue manager's stop event, which it hands to every queue's worker thread.
-    event = manager._args[0]  # type: ignore[attr-defined]
+    return make_wakeable(manager._args[0], longest_wait)  # type: ignore[attr-defined]
+
+
+def make_wakeable(event: threading.Event, longest_wait: float) -> "QueueWaker":
+    """Turn `event`, which threads may be waiting on already, into a `_WakeableEvent`."""
     assert type(event) is threading.Event
+    event._woken = threading.Condition(event._cond._lock)  # type: ignore[attr-defined]
     event.__class__ = _WakeableEvent
     assert isinstance(event, _WakeableEvent)
     event.longest_wait = longest_wait

@@ -74,3 +74,39 @@ def test_the_background_jobs_interval_is_read_where_runwire_sets_it() -> None:
 
     assert _workflow_commands._BACKGROUND_JOBS_INTERVAL_SEC == 5.0
     assert "_BACKGROUND_JOBS_INTERVAL_SEC" in inspect.getsource(_workflow_commands.background_jobs_thread)
+
+
+def _waiting(event: threading.Event, timeout: float) -> tuple[threading.Thread, list[bool]]:
+    """A thread waiting on `event` (already inside the wait when this returns), and where its wait's result goes."""
+    returned: list[bool] = []
+    waiter = threading.Thread(target=lambda: returned.append(event.wait(timeout=timeout)))
+    waiting_before = len(event._cond._waiters)  # type: ignore[attr-defined]
+    waiter.start()
+    while len(event._cond._waiters) == waiting_before:  # type: ignore[attr-defined]
+        time.sleep(0.001)
+    return waiter, returned
+
+
+def test_a_wake_does_not_stop_a_thread_that_began_waiting_before_the_event_became_wakeable() -> None:
+    event = threading.Event()
+    waiter, returned = _waiting(event, timeout=0.5)  # as DBOS's queue threads wait when Runwire takes their event
+    waker = dbos_adapter.make_wakeable(event, longest_wait=5.0)
+    waker.wake()
+    waiter.join()
+    assert returned == [False], "the wake was taken for a stop"
+
+
+def test_a_stop_ends_every_wait_begun_before_or_after_the_event_became_wakeable() -> None:
+    event = threading.Event()
+    before, returned_before = _waiting(event, timeout=30.0)
+    waker = dbos_adapter.make_wakeable(event, longest_wait=30.0)
+    waker.wake()  # the thread waiting since before goes on waiting
+    after_returned: list[bool] = []
+    after = threading.Thread(target=lambda: after_returned.append(event.wait(timeout=30.0)))
+    after.start()
+    time.sleep(0.05)
+    assert before.is_alive() and after.is_alive()
+    waker.stop()
+    before.join(timeout=5.0)
+    after.join(timeout=5.0)
+    assert returned_before == [True] and after_returned == [True]
