@@ -49,6 +49,13 @@ def wait_until_queue_listened(queue_name: str, timeout: float) -> bool:
     return False
 
 
+def set_internal_queue_polling(seconds: float) -> None:
+    """How often DBOS's own queue (where recovery puts workflows back) is looked at when nothing wakes it; DBOS looks
+    every second, which costs an idle process a transaction a second."""
+    internal = _get_or_create_dbos_registry().get_internal_queue()
+    internal._polling_interval_sec = seconds
+
+
 def unregister_instance(instance: object) -> None:
     """Forget a configured instance, so that a later launch in this process (a test's next app) can register a new
     one under the same name: DBOS refuses a second instance of a name while the first is registered."""

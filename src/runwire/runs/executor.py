@@ -19,7 +19,7 @@ from runwire.db import Database, create_dbos_sqlite_engine
 from runwire.runs import dbos_adapter, decisions, lifecycle
 from runwire.runs.models import WorkflowRun
 from runwire.runs.service import Enqueued
-from runwire.runs.signals import SignalHub
+from runwire.runs.signals import Signal, SignalHub, raise_signal
 from runwire.runs.states import Status
 from runwire.runs.steps import StepRunner
 from runwire.runs.workflow import CLASS_NAME, INSTANCE_NAME, WAITS_QUEUE_NAME, WORKFLOW_NAME, RunWorkflow
@@ -33,6 +33,9 @@ MAX_DBOS_PRIORITY = 2**31 - 1
 # How long runs stopped at the end of a drain may take to unwind before they are put back on the queue.
 STOP_RUNS_SECONDS = 5.0
 NOTIFICATION_POLL_SECONDS = 0.2
+# On PostgreSQL, how long DBOS gathers the notifications of messages to waiting steps before it sends them: its
+# default (10 ms) wakes an idle process a hundred times a second, and a decision can wait a tenth of a second.
+NOTIFICATION_COALESCE_SECONDS = 0.1
 ENDED_DBOS_STATUSES = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
 
 
@@ -72,6 +75,7 @@ class InProcessExecutor:
         # every `queue_poll_seconds` is only the fallback, and never slows down further.
         self._waker = dbos_adapter.make_queues_wakeable(self.settings.queue_poll_seconds)
         self.hub.wake_queue = self._workflow.wake_queues = self._waker.wake
+        self._waker.wake()  # the runs DBOS's launch is putting back on its queue, recovered, start at once
         dbos_adapter.wait_until_queue_listened(QUEUE_NAME, timeout=3.0)
         self._settle_leftover_runs()
 
@@ -87,11 +91,13 @@ class InProcessExecutor:
             "log_level": "WARNING",
             # On SQLite, DBOS looks for messages to waiting steps (approvals) by polling: this often.
             "notification_listener_polling_interval_sec": NOTIFICATION_POLL_SECONDS,
+            "notification_coalesce_sec": NOTIFICATION_COALESCE_SECONDS,
         }
         DBOS(config=config)
         if not listen:
             DBOS.listen_queues([])
         DBOS.launch()
+        dbos_adapter.set_internal_queue_polling(self.settings.queue_poll_seconds)
         self.queue = DBOS.register_queue(
             QUEUE_NAME,
             partition_concurrency=1,
@@ -171,6 +177,9 @@ class InProcessExecutor:
         Completed steps are not run again: DBOS replays them from its checkpoints. Returns the runs' ids (the waiters
         of their approval steps go back on their queue too)."""
         recovered = dbos_adapter.recover_pending_workflows([executor_id])
+        if recovered:
+            with self.database.writing() as session:  # live executors look at once, not at their next poll
+                raise_signal(Signal.QUEUE_CHANGED, None, session=session)
         return [workflow_id for workflow_id in recovered if not decisions.is_waiter_id(workflow_id)]
 
 

@@ -110,3 +110,15 @@ def test_a_stop_ends_every_wait_begun_before_or_after_the_event_became_wakeable(
     before.join(timeout=5.0)
     after.join(timeout=5.0)
     assert returned_before == [True] and after_returned == [True]
+
+
+def test_dbos_own_queue_is_polled_as_often_as_runwire_sets(launched: None) -> None:
+    from dbos import _dbos as dbos_internals
+    from dbos._queue import queue_thread, queue_worker_thread
+
+    dbos_adapter.set_internal_queue_polling(7.0)
+    dbos = dbos_internals._dbos_global_instance
+    assert dbos is not None
+    assert dbos._registry.get_internal_queue()._polling_interval_sec == 7.0
+    assert "_registry.get_internal_queue()" in inspect.getsource(queue_thread)
+    assert "queue._polling_interval_sec" in inspect.getsource(queue_worker_thread)
