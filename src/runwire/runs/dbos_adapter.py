@@ -4,7 +4,7 @@ when a DBOS upgrade moves any of it."""
 import threading
 import time
 
-from dbos import DBOS, _workflow_commands
+from dbos import DBOS, _scheduler, _workflow_commands
 from dbos import _dbos as dbos_internals
 from dbos._dbos import _get_or_create_dbos_registry
 from dbos._migration import get_migration_versions, get_sqlite_migration_versions
@@ -16,6 +16,9 @@ QUEUE_WORKER_THREAD_PREFIX = "queue-worker-"
 # look a transaction on the system database. Runwire delays no workflow and gives none a deadline: every five seconds
 # spares an idle process most of that work. Read when DBOS launches.
 _workflow_commands._BACKGROUND_JOBS_INTERVAL_SEC = 5.0
+# DBOS's scheduler looks for new schedules every second for its first minute, a transaction each time; Runwire has
+# no schedules, so it looks at its configured interval from the start.
+_scheduler._STARTUP_FAST_POLL_DURATION_SEC = 0.0
 
 
 def recover_pending_workflows(executor_ids: list[str]) -> list[str]:
@@ -80,12 +83,16 @@ class _WakeableEvent(threading.Event):
 
     A wake notifies `_woken`, never the event's own condition: a wait begun before the event became a
     `_WakeableEvent` runs `threading.Event.wait`, which takes any notification of that condition for the event being
-    set, and DBOS's queue threads would then stop for good."""
+    set, and DBOS's queue threads would then stop for good.
+
+    The threads in `unhurried` wait `longest_wait` whatever timeout they ask for, unless woken: DBOS's queue manager
+    looks for newly registered queues every second, and Runwire registers its queues once, at launch, then wakes it."""
 
     _cond: threading.Condition  # threading.Event's own
     _woken: threading.Condition  # on the same lock
     _generation = 0
     longest_wait: float | None = None
+    unhurried: frozenset[int] = frozenset()
 
     def wake(self) -> None:
         with self._cond:
@@ -99,18 +106,20 @@ class _WakeableEvent(threading.Event):
 
     def wait(self, timeout: float | None = None) -> bool:
         thread = threading.get_ident()
-        if self.longest_wait is not None:
+        if thread in self.unhurried:
+            timeout = self.longest_wait
+        elif self.longest_wait is not None:
             timeout = self.longest_wait if timeout is None else min(timeout, self.longest_wait)
         with self._cond:
             seen: dict[int, int] = self.__dict__.setdefault("_seen", {})
             soon: dict[int, list[float]] = self.__dict__.setdefault("_soon", {})
             generation = self._generation
-            if seen.get(thread, generation) == generation and not self.is_set():
+            if seen.get(thread, 0) == generation and not self.is_set():
                 pending = soon.get(thread)
                 if pending and timeout is not None:
                     timeout = min(timeout, pending.pop(0))
                 self._woken.wait_for(lambda: self.is_set() or self._generation != generation, timeout)
-            if self._generation != seen.get(thread, generation) or self._generation != generation:
+            if self._generation != seen.get(thread, 0) or self._generation != generation:
                 soon[thread] = list(AFTER_WAKE_SECONDS)
             seen[thread] = self._generation
             return self.is_set()
@@ -124,16 +133,18 @@ def make_queues_wakeable(longest_wait: float) -> "QueueWaker":
     assert dbos is not None and dbos._launched, "DBOS is launched first"
     (manager,) = [thread for thread in dbos._background_threads if getattr(thread, "_target", None) is queue_thread]
     # The queue manager's stop event, which it hands to every queue's worker thread.
-    return make_wakeable(manager._args[0], longest_wait)  # type: ignore[attr-defined]
+    assert manager.ident is not None
+    return make_wakeable(manager._args[0], longest_wait, unhurried={manager.ident})  # type: ignore[attr-defined]
 
 
-def make_wakeable(event: threading.Event, longest_wait: float) -> "QueueWaker":
+def make_wakeable(event: threading.Event, longest_wait: float, unhurried: set[int] | None = None) -> "QueueWaker":
     """Turn `event`, which threads may be waiting on already, into a `_WakeableEvent`."""
     assert type(event) is threading.Event
     event._woken = threading.Condition(event._cond._lock)  # type: ignore[attr-defined]
     event.__class__ = _WakeableEvent
     assert isinstance(event, _WakeableEvent)
     event.longest_wait = longest_wait
+    event.unhurried = frozenset(unhurried or ())
     return QueueWaker(event)
 
 

@@ -75,7 +75,9 @@ class InProcessExecutor:
         # every `queue_poll_seconds` is only the fallback, and never slows down further.
         self._waker = dbos_adapter.make_queues_wakeable(self.settings.queue_poll_seconds)
         self.hub.wake_queue = self._workflow.wake_queues = self._waker.wake
-        self._waker.wake()  # the runs DBOS's launch is putting back on its queue, recovered, start at once
+        # The queue manager finds the queues just registered, and the runs DBOS's launch is putting back on its queue
+        # (recovered) start at once.
+        self._waker.wake()
         dbos_adapter.wait_until_queue_listened(QUEUE_NAME, timeout=3.0)
         self._settle_leftover_runs()
 

@@ -100,7 +100,6 @@ def test_a_stop_ends_every_wait_begun_before_or_after_the_event_became_wakeable(
     event = threading.Event()
     before, returned_before = _waiting(event, timeout=30.0)
     waker = dbos_adapter.make_wakeable(event, longest_wait=30.0)
-    waker.wake()  # the thread waiting since before goes on waiting
     after_returned: list[bool] = []
     after = threading.Thread(target=lambda: after_returned.append(event.wait(timeout=30.0)))
     after.start()
@@ -122,3 +121,26 @@ def test_dbos_own_queue_is_polled_as_often_as_runwire_sets(launched: None) -> No
     assert dbos._registry.get_internal_queue()._polling_interval_sec == 7.0
     assert "_registry.get_internal_queue()" in inspect.getsource(queue_thread)
     assert "queue._polling_interval_sec" in inspect.getsource(queue_worker_thread)
+
+
+def test_an_unhurried_thread_waits_the_longest_wait_unless_woken() -> None:
+    event = threading.Event()
+    dbos_adapter.make_wakeable(event, longest_wait=0.3, unhurried={threading.get_ident()})
+    began = time.monotonic()
+    assert event.wait(timeout=0.01) is False
+    assert time.monotonic() - began >= 0.3
+
+    event = threading.Event()
+    waker = dbos_adapter.make_wakeable(event, longest_wait=30.0, unhurried={threading.get_ident()})
+    waker.wake()
+    began = time.monotonic()
+    assert event.wait(timeout=0.01) is False  # the wake came while this thread was busy: it looks at once
+    assert event.wait(timeout=0.01) is False  # and again soon after
+    assert time.monotonic() - began < 10.0
+
+
+def test_the_schedulers_fast_start_is_read_where_runwire_sets_it() -> None:
+    from dbos import _scheduler
+
+    assert _scheduler._STARTUP_FAST_POLL_DURATION_SEC == 0.0
+    assert "_STARTUP_FAST_POLL_DURATION_SEC" in inspect.getsource(_scheduler.dynamic_scheduler_loop)
