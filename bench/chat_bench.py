@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from typing import Any
 import httpx
 from tests.fake_model import FakeModel, Text
 
-from bench.common import Api, Server, SseEvent, raise_open_file_limit
+from bench.common import Api, Server, SseEvent, cpu_seconds, raise_open_file_limit
 
 READ_TIMEOUT = 60.0
 SETTLE_SECONDS = 3.0
@@ -137,11 +136,6 @@ async def first_chunk_latency(api: Api, model: FakeModel, scale: Scale) -> list[
     if len(samples) != scale.chats * scale.messages_per_chat:
         raise RuntimeError(f"{len(samples)} first chunks seen of {scale.chats * scale.messages_per_chat}")
     return samples
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def timed_answer(api: Api, server: Server, chat_id: str, content: str) -> tuple[float, list[SseEvent]]:

@@ -44,6 +44,12 @@ def raise_open_file_limit(wanted: int) -> int:
     return soft
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system) process `pid` has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def parse_timestamp(value: str) -> float:
     """An API timestamp (`2024-02-04T12:00:00.000Z`) as epoch seconds."""
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()

@@ -23,7 +23,6 @@ idle CPU.
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 import time
@@ -36,12 +35,13 @@ from pathlib import Path
 import httpx
 
 from bench.bulk_load import BulkLoader
-from bench.common import POSTGRES_ADMIN_URL, Api, Server, postgres_database
+from bench.common import POSTGRES_ADMIN_URL, Api, Server, cpu_seconds, postgres_database
 from bench.floor_apps import KINDS, FloorServer
 from bench.loadgen import Load, drive, generator_name, split_cores
 from bench.report import Figure, print_table
 from bench.seeding import request_runs, template_steps, wait_until_ended
 from bench.statements import first_word, statements_per_request
+from runwire.runs.dbos_adapter import AFTER_WAKE_SECONDS
 
 CONNECTIONS = 16
 SEED_RUNS = 50
@@ -286,16 +286,12 @@ def bench_postgres(tmp: Path, scale: Scale, database_url: str) -> SideBySide:
 
 
 def idle_cpu_share(server: Server, seconds: float) -> float:
-    """The share of one core the server's process used while nothing asked anything of it."""
-
-    def cpu_seconds() -> float:
-        fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    time.sleep(1.0)  # let the requests just made settle
-    began, used = time.monotonic(), cpu_seconds()
+    """The share of one core the server's process used while nothing asked anything of it: from a second after the
+    looks at the run queue that follow the last run's end (`AFTER_WAKE_SECONDS`)."""
+    time.sleep(sum(AFTER_WAKE_SECONDS) + 1.0)
+    began, used = time.monotonic(), cpu_seconds(server.pid)
     time.sleep(seconds)
-    return (cpu_seconds() - used) / (time.monotonic() - began)
+    return (cpu_seconds(server.pid) - used) / (time.monotonic() - began)
 
 
 def _ratio(numerator: float, denominator: float) -> float:
