@@ -33,8 +33,9 @@ MAX_DBOS_PRIORITY = 2**31 - 1
 # How long runs stopped at the end of a drain may take to unwind before they are put back on the queue.
 STOP_RUNS_SECONDS = 5.0
 NOTIFICATION_POLL_SECONDS = 0.2
-# On PostgreSQL, how long DBOS gathers the notifications of messages to waiting steps before it sends them: its
-# default (10 ms) wakes an idle process a hundred times a second, and a decision can wait a tenth of a second.
+# On PostgreSQL, how long DBOS gathers the notifications of workflow events before it sends them (Runwire's only
+# event is the decision an approval's waiter hands its step): its default (10 ms) wakes an idle process a hundred
+# times a second, and a decision can wait a tenth of a second.
 NOTIFICATION_COALESCE_SECONDS = 0.1
 ENDED_DBOS_STATUSES = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
 
