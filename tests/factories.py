@@ -42,6 +42,14 @@ TEST_DEFAULTS = {
     "dbos_pool_size": 3,
     # A test server stopped mid-step drains for a few seconds at most (tests of the drain set their own).
     "shutdown_grace_seconds": 5,
+    # argon2's least cost: at its default, each sign-up or sign-in takes a fifth of a second of CPU, together about a
+    # seventh of the suite's. Tests of that cost set REAL_PASSWORD_COST.
+    "password_hash_memory_kib": 32,
+    "password_hash_time_cost": 1,
+}
+# What a server runs with unless configured otherwise.
+REAL_PASSWORD_COST = {
+    name: Settings.model_fields[name].default for name in ("password_hash_memory_kib", "password_hash_time_cost")
 }
 
 

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(default=8, ge=3)
     dbos_pool_size: int = Field(default=8, ge=2)
     session_ttl_hours: float = Field(default=168, gt=0)
+    # argon2id's cost for each password (argon2's defaults; at least 8 KiB for each of its 4 lanes).
+    password_hash_memory_kib: int = Field(default=65536, ge=32)
+    password_hash_time_cost: int = Field(default=3, ge=1)
     secure_cookies: bool = False
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = 1024 * 1024

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from runwire.auth import service as auth_service
+from runwire.auth.passwords import Passwords
 from runwire.auth.schemas import Authenticated
 from runwire.chats import service as chats_service
 from runwire.chats.models import Chat
@@ -45,6 +46,11 @@ def get_settings(request: Request) -> Settings:
 def get_database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
+
+
+def get_passwords(request: Request) -> Passwords:
+    passwords: Passwords = request.app.state.passwords
+    return passwords
 
 
 def get_rules(request: Request) -> Rules:
@@ -83,6 +89,7 @@ def db_session(request: Request, _slot: Annotated[None, Depends(database_slot, s
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
+PasswordsDep = Annotated[Passwords, Depends(get_passwords)]
 SessionDep = Annotated[Session, Depends(db_session, scope="function")]
 
 

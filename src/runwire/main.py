@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from starlette.concurrency import run_in_threadpool
 
+from runwire.auth.passwords import Passwords
 from runwire.auth.router import router as auth_router
 from runwire.chats.router import router as chats_router
 from runwire.config import Settings
@@ -76,6 +77,9 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
         telemetry=NO_TELEMETRY,
     )
     app.state.rate_limits = Rules.from_settings(settings)
+    app.state.passwords = Passwords(
+        memory_kib=settings.password_hash_memory_kib, time_cost=settings.password_hash_time_cost
+    )
     app.state.drain = drain
     # Routes are matched in order: the health checks and the seed endpoint first, since they are the hottest.
     for router in (

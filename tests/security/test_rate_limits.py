@@ -20,7 +20,7 @@ from runwire.db import Database
 from runwire.deps import Quota, current_auth
 from runwire.main import create_app
 from runwire.ratelimits.models import RateLimitCounter
-from tests.factories import make_settings
+from tests.factories import REAL_PASSWORD_COST, make_settings
 from tests.helpers import PASSWORD, StoredData, assert_refused, create_workflow, new_chat, sign_up, step, wait_for_run
 
 SIGN_IN = "/api/auth/sign-in/email"
@@ -325,7 +325,7 @@ def test_every_route_of_a_signed_in_user_has_its_quota_last(tmp_path: Path) -> N
 def test_a_flood_of_wrong_sign_ins_neither_gets_through_nor_holds_others_up(
     app_factory: Callable[..., TestClient],
 ) -> None:
-    client = app_factory(rate_limit_sign_in_per_email=40, rate_limit_sign_in_per_address=1000)
+    client = app_factory(rate_limit_sign_in_per_email=40, rate_limit_sign_in_per_address=1000, **REAL_PASSWORD_COST)
     sign_up(client)
     client.cookies.clear()
     user = other_client(client, ("203.0.113.9", 4000))

@@ -10,6 +10,7 @@ from runwire.deps import (
     Attempt,
     CurrentAuth,
     DatabaseDep,
+    PasswordsDep,
     ReadQuota,
     SessionDep,
     SettingsDep,
@@ -66,9 +67,12 @@ def sign_up(
     attempt: Annotated[Attempt[SignUp], counted_body(SignUp, _sign_up_charges)],
     response: Response,
     database: DatabaseDep,
+    passwords: PasswordsDep,
     settings: SettingsDep,
 ) -> Envelope[UserEnvelope]:
-    signed_in = service.sign_up(attempt.data, ttl_hours=settings.session_ttl_hours, database=database)
+    signed_in = service.sign_up(
+        attempt.data, passwords=passwords, ttl_hours=settings.session_ttl_hours, database=database
+    )
     return _signed_in(signed_in, response, settings)
 
 
@@ -82,10 +86,15 @@ def sign_in(
     attempt: Annotated[Attempt[SignIn], counted_body(SignIn, _sign_in_charges)],
     response: Response,
     database: DatabaseDep,
+    passwords: PasswordsDep,
     settings: SettingsDep,
 ) -> Envelope[UserEnvelope]:
     signed_in = service.sign_in(
-        attempt.data, charges=attempt.charges, ttl_hours=settings.session_ttl_hours, database=database
+        attempt.data,
+        passwords=passwords,
+        charges=attempt.charges,
+        ttl_hours=settings.session_ttl_hours,
+        database=database,
     )
     return _signed_in(signed_in, response, settings)
 

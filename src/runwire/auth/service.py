@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from runwire.auth.models import AuthSession, User
-from runwire.auth.passwords import hash_password, verify_password
+from runwire.auth.passwords import Passwords
 from runwire.auth.schemas import Authenticated, SignIn, SignUp
 from runwire.db import Database, utcnow
 from runwire.errors import Conflict, Forbidden, NotFound, Unauthorized
@@ -38,13 +38,13 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def sign_up(data: SignUp, *, ttl_hours: float, database: Database) -> SignedIn:
+def sign_up(data: SignUp, *, passwords: Passwords, ttl_hours: float, database: Database) -> SignedIn:
     """Create the user and its first session."""
     with database.reading() as session:
         taken = session.scalar(sa.select(User.id).where(User.email == data.email)) is not None
     if taken:
         raise Conflict(EMAIL_TAKEN)
-    password_hash = hash_password(data.password)
+    password_hash = passwords.hash(data.password)
     with database.writing() as session:
         user = User(email=data.email, name=data.name, password_hash=password_hash, created_at=utcnow())
         session.add(user)
@@ -56,12 +56,14 @@ def sign_up(data: SignUp, *, ttl_hours: float, database: Database) -> SignedIn:
     return SignedIn(user, token)
 
 
-def sign_in(data: SignIn, *, charges: Sequence[Charge], ttl_hours: float, database: Database) -> SignedIn:
+def sign_in(
+    data: SignIn, *, passwords: Passwords, charges: Sequence[Charge], ttl_hours: float, database: Database
+) -> SignedIn:
     """Start a new session for the right email and password. The attempt was counted as failed beforehand, so
     that simultaneous guesses cannot outrun the limits; a success gives its `charges` back."""
     with database.reading() as session:
         user = session.scalar(sa.select(User).where(User.email == data.email))
-    if not verify_password(user.password_hash if user else None, data.password) or user is None:
+    if not passwords.verify(user.password_hash if user else None, data.password) or user is None:
         raise Unauthorized(SIGN_IN_FAILED)
     with database.writing() as session:
         ratelimits_service.give_back(charges, session=session)
