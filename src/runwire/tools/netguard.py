@@ -8,6 +8,7 @@ import socket
 import httpx
 
 from runwire.tools.base import ToolError
+from runwire.tools.tls import client_tls_context
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -71,7 +72,7 @@ class GuardedTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, allowed_hosts: frozenset[str]) -> None:
         self._allowed_hosts = allowed_hosts
-        self._inner = httpx.AsyncHTTPTransport()
+        self._inner = httpx.AsyncHTTPTransport(verify=client_tls_context())
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         *others, last = await vet_url(request.url, self._allowed_hosts)

@@ -19,6 +19,7 @@ from pydantic import Field
 from runwire import metrics
 from runwire.config import Settings
 from runwire.tools.base import Tool, ToolContext, ToolError, ToolInputs, ToolOffer
+from runwire.tools.tls import client_tls_context
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 
@@ -97,6 +98,7 @@ class LlmTool(Tool[LlmInputs]):
                 api_key=key or "none",
                 max_retries=0,
                 timeout=timeout,
+                http_client=openai.DefaultAsyncHttpxClient(verify=client_tls_context()),
             ) as client:
                 return await _Conversation(client, inputs, ctx, offers, messages, settings).run()
         except ToolError as error:

@@ -32,6 +32,7 @@ from mcp.shared.session import RequestResponder
 from runwire.tools.base import ToolError
 from runwire.tools.mcp.config import HttpServer, ServerConfig, StdioServer
 from runwire.tools.mcp.tool import McpTool, Progress
+from runwire.tools.tls import client_tls_context
 
 log = logging.getLogger("runwire.mcp")
 
@@ -300,7 +301,10 @@ class ServerConnection:
             return
         assert isinstance(config, HttpServer)
         client = httpx.AsyncClient(
-            headers=dict(config.headers), timeout=httpx.Timeout(30.0, read=None), follow_redirects=True
+            headers=dict(config.headers),
+            timeout=httpx.Timeout(30.0, read=None),
+            follow_redirects=True,
+            verify=client_tls_context(),
         )
         async with client, streamable_http_client(config.url, http_client=client) as (read, write, _):
             yield read, write
