@@ -33,8 +33,10 @@ async def request_runs(api: Api, chat_id: str, workflow_id: str, count: int) -> 
     return [await api.start_run(chat_id, workflow_id) for _ in range(count)]
 
 
-async def wait_until_ended(api: Api, chat_ids: list[str], timeout: float) -> dict[str, list[dict[str, Any]]]:
-    """Each chat's runs once every one has ended; fails if one did not complete."""
+async def wait_until_ended(
+    api: Api, chat_ids: list[str], timeout: float, poll_seconds: float = POLL_SECONDS
+) -> dict[str, list[dict[str, Any]]]:
+    """Each chat's runs once every one has ended; fails if one did not complete. Polls every `poll_seconds`."""
     deadline = time.monotonic() + timeout
     pending = set(chat_ids)
     ended: dict[str, list[dict[str, Any]]] = {}
@@ -55,7 +57,7 @@ async def wait_until_ended(api: Api, chat_ids: list[str], timeout: float) -> dic
                 f"runs of {len(pending)} chat(s) still not ended after {timeout:g} s, e.g. " + "; ".join(unended[:5])
             )
         if pending:
-            await asyncio.sleep(POLL_SECONDS)
+            await asyncio.sleep(poll_seconds)
     failed = [run for runs in ended.values() for run in runs if run["status"] != "completed"]
     if failed:
         example = failed[0]

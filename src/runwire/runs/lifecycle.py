@@ -141,20 +141,29 @@ def begin_step(run_id: uuid.UUID, step: PlannedStep, *, session: Session) -> Ste
         return moved.status
     if moved.outcome is Outcome.ALREADY_FINAL:
         return Status.CANCELLED
+    if moved.applied:
+        return _first_attempt(run_id, step, session=session)
+    # A step found running: its new attempt is counted, and made no event.
     keys = {"run_key": run_id, "step_key": step["id"]}
     connection = session.connection()
-    if moved.applied and not step["renders"]:
-        inputs: dict[str, Any] | None = step["inputs"]
-        connection.execute(_COUNT_ATTEMPT, {**keys, "inputs": inputs})
-    else:
-        connection.execute(_COUNT_ATTEMPT, keys)
-        inputs = None if moved.applied else connection.execute(_STEP_INPUTS, keys).scalar_one()
-    if not moved.applied:  # a step found running: its new attempt made no event
-        run = _running_step(run_id, step["id"], session=session)
-        if run is not None:
-            _touched(run, session=session)
-    context = _template_context(run_id, step["upstream"], session=session) if step["templated"] else {}
-    return StepStart(inputs=inputs, templateContext=context)
+    connection.execute(_COUNT_ATTEMPT, keys)
+    inputs = connection.execute(_STEP_INPUTS, keys).scalar_one()
+    run = _running_step(run_id, step["id"], session=session)
+    if run is not None:
+        _touched(run, session=session)
+    return StepStart(inputs=inputs, templateContext=_step_context(run_id, step, session=session))
+
+
+def _first_attempt(run_id: uuid.UUID, step: PlannedStep, *, session: Session) -> StepStart:
+    """Count the first attempt of a step that has just started, and say what it needs."""
+    keys = {"run_key": run_id, "step_key": step["id"]}
+    inputs = None if step["renders"] else step["inputs"]
+    session.connection().execute(_COUNT_ATTEMPT, keys if inputs is None else {**keys, "inputs": inputs})
+    return StepStart(inputs=inputs, templateContext=_step_context(run_id, step, session=session))
+
+
+def _step_context(run_id: uuid.UUID, step: PlannedStep, *, session: Session) -> dict[str, Any]:
+    return _template_context(run_id, step["upstream"], session=session) if step["templated"] else {}
 
 
 def _template_context(run_id: uuid.UUID, upstream: list[str], *, session: Session) -> dict[str, Any]:
@@ -255,7 +264,29 @@ def finish_step(
     """Record a step's result; a failure fails the run. Returns the step's final status."""
     target = Status.COMPLETED if error is None else Status.FAILED
     moved = transitions.transition_step(run_id, step_id, target, output=output, error=error, session=session)
+    return _final_status(moved)
+
+
+def _final_status(moved: transitions.Moved) -> Status:
+    """The status a step ended with, as its runner reports it: cancelled unless it has a final one."""
     return moved.status if moved.status is not None and is_final(moved.status) else Status.CANCELLED
+
+
+def finish_step_and_begin(
+    run_id: uuid.UUID, step_id: str, output: Any, following: list[PlannedStep], *, session: Session
+) -> tuple[Status, dict[str, StepStart]]:
+    """Complete a step and, once it has completed, begin the steps its completion lets the run launch next, in the
+    same transaction (a step and its successors cost one transaction, not two). Returns the step's final status and
+    what the first attempt of each successor that began needs; a successor that did not begin is left to its own
+    `begin_step`."""
+    ids = [successor["id"] for successor in following]
+    moved, started = transitions.complete_step_and_start(run_id, step_id, output, ids, session=session)
+    begun = {
+        successor["id"]: _first_attempt(run_id, successor, session=session)
+        for successor in following
+        if successor["id"] in started
+    }
+    return _final_status(moved), begun
 
 
 def time_out_run(run_id: uuid.UUID, timeout_seconds: int | None, *, session: Session) -> None:

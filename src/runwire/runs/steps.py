@@ -54,6 +54,12 @@ class StepRunner:
     running_tasks: RunningTasks
     # How many steps of each run (by id) wait for a decision now.
     waiting: Counter[str] = field(default_factory=Counter)
+    # The steps (by run id and step id) that began in the transaction that completed their predecessor, with what
+    # their first attempt needs; held in memory only, so that only a step launched by this process skips its own
+    # `begin_step` (after a restart, it begins as a step found running does).
+    begun: dict[tuple[str, str], lifecycle.StepStart] = field(default_factory=dict)
+    # Set when the executor drains: a step's completion then begins no further step.
+    draining: bool = False
 
     def _in_transaction(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with self.database.writing() as session:
@@ -84,27 +90,46 @@ class StepRunner:
 
         return await asyncio.to_thread(in_session)
 
-    async def run(self, run_id_text: str, step: lifecycle.PlannedStep, waiter: str | None = None) -> Status:
+    def has_begun(self, run_id: str, step_id: str) -> bool:
+        """Whether the step began with its predecessor's completion, in this process."""
+        return (run_id, step_id) in self.begun
+
+    def forget_begun(self, run_id: str) -> None:
+        """Drop what is held for the run's steps that began but were not launched (the run stopped here)."""
+        for key in [key for key in self.begun if key[0] == run_id]:
+            del self.begun[key]
+
+    async def run(
+        self,
+        run_id_text: str,
+        step: lifecycle.PlannedStep,
+        waiter: str | None = None,
+        following: Sequence[lifecycle.PlannedStep] = (),
+    ) -> Status:
         """One DAG step, start to end: the body of the DBOS step drawn for it. Returns the step's final status.
         A step that waits for a decision is handed its waiter's id (see `decisions`), which is closed once the step has
         ended without taking its decision (and only then: a step stopped with its process waits again after the
-        restart)."""
+        restart). `following` are the steps the run launches next if this one completes: they begin in the
+        transaction that completes it."""
         ctx = StepContext(run_id=run_id_text, step_id=step["id"], runner=self, waiter=waiter)
-        status = await self._run(ctx, step)
+        status = await self._run(ctx, step, list(following))
         if waiter is not None and not ctx.decided:
             await DBOS.send_async(waiter, decisions.CLOSED, decisions.TOPIC)
         return status
 
-    async def _run(self, ctx: "StepContext", step: lifecycle.PlannedStep) -> Status:
+    async def _run(
+        self, ctx: "StepContext", step: lifecycle.PlannedStep, following: list[lifecycle.PlannedStep]
+    ) -> Status:
         run_id = uuid.UUID(ctx.run_id)
         set_log_context(step_id=step["id"], tool_id=step["toolId"], attempt=1)  # this step's task only
         loop = asyncio.get_running_loop()
         # The run's deadline, on the loop's clock (None: no run timeout).
         deadline = None if step["deadline"] is None else loop.time() + step["deadline"] - time.time()
+        begun = self.begun.pop((ctx.run_id, step["id"]), None)
         if deadline is not None and deadline <= loop.time():
             await self.write(lifecycle.time_out_run, run_id, step["runTimeoutSeconds"])
             return Status.CANCELLED
-        start = await self.write(lifecycle.begin_step, run_id, step)
+        start = begun if begun is not None else await self.write(lifecycle.begin_step, run_id, step)
         if isinstance(start, Status):
             return start
         tool = registry.get_tool(step["toolId"])
@@ -140,7 +165,11 @@ class StepRunner:
         problem = _output_problem(output, self.settings.max_step_output_bytes)
         if problem is not None:
             return await self.write(lifecycle.finish_step, run_id, step["id"], error=problem)
-        return await self.write(lifecycle.finish_step, run_id, step["id"], output=output)
+        following = [] if self.draining else following
+        status, begun_next = await self.write(lifecycle.finish_step_and_begin, run_id, step["id"], output, following)
+        for step_id, start in begun_next.items():
+            self.begun[(ctx.run_id, step_id)] = start
+        return status
 
     async def _attempts(
         self,

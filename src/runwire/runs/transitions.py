@@ -12,6 +12,7 @@ handful of statements each, rather than loading ORM objects.
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -204,7 +205,45 @@ def transition_step(
     run = lock_run(run_id, session=session)
     if run is None:
         return Moved(Outcome.MISSING, None)
-    step = session.connection().execute(_READ_STEP, {"run_key": run_id, "step_key": step_id}).one_or_none()
+    moved = _move_locked_step(
+        run, step_id, target, output=output, error=error, waiting_for=waiting_for, session=session
+    )
+    if moved.applied:
+        save(run, session=session)
+    return moved
+
+
+def complete_step_and_start(
+    run_id: uuid.UUID, step_id: str, output: Any, following: Sequence[str], *, session: Session
+) -> tuple[Moved, list[str]]:
+    """Complete a step and, once it has completed, start the `following` steps, under one lock and in one write of
+    the run: the move of the step, and the ids of the following steps that started (each moves as
+    `transition_step` would move it)."""
+    run = lock_run(run_id, session=session)
+    if run is None:
+        return Moved(Outcome.MISSING, None), []
+    moved = _move_locked_step(run, step_id, Status.COMPLETED, output=output, session=session)
+    if not moved.applied:
+        return moved, []
+    started = [
+        next_id for next_id in following if _move_locked_step(run, next_id, Status.RUNNING, session=session).applied
+    ]
+    save(run, session=session)
+    return moved, started
+
+
+def _move_locked_step(
+    run: LockedRun,
+    step_id: str,
+    target: Status,
+    *,
+    output: Any = None,
+    error: ErrorInfo | None = None,
+    waiting_for: str | None = None,
+    session: Session,
+) -> Moved:
+    """`transition_step` on a run this transaction has locked, leaving its changes to be saved."""
+    step = session.connection().execute(_READ_STEP, {"run_key": run.id, "step_key": step_id}).one_or_none()
     if step is None:
         return Moved(Outcome.MISSING, None)
     refused = judge(STEP_MOVES, step.status, target)
@@ -216,7 +255,7 @@ def transition_step(
         return Moved(refused, Status(step.status))
     _move_step(run, step_id, step.tool_id, target, output=output, error=error, session=session)
     telemetry.step_moved(
-        run_id,
+        run.id,
         step_id,
         step.tool_id,
         target,
@@ -229,7 +268,6 @@ def transition_step(
         assert error is not None, "a step fails with an error"
         failure = ErrorInfo(code="step_failed", message=f"Step '{step_id}' failed: {error.message}")
         _move_run(run, Status.FAILED, failure, session=session)
-    save(run, session=session)
     return Moved(Outcome.APPLIED, target)
 
 

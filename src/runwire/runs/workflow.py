@@ -25,7 +25,7 @@ from dbos import DBOS, DBOSConfiguredInstance, SetWorkflowID
 from runwire import metrics
 from runwire.logs import set_log_context
 from runwire.runs import decisions, lifecycle
-from runwire.runs.states import Outcome, Status
+from runwire.runs.states import FINAL, Outcome, Status
 from runwire.runs.steps import StepRunner
 
 log = logging.getLogger("runwire.workflow")
@@ -52,8 +52,6 @@ class RunWorkflow(DBOSConfiguredInstance):
     def __init__(self, runner: StepRunner, *, max_parallel: int) -> None:
         self.runner = runner
         self.max_parallel = max_parallel
-        # Set when the executor drains: no run takes a further step.
-        self.draining = False
         # The runs executing here now, and those that stopped to wait for the process to stop (by id: their tasks).
         self.busy: dict[str, asyncio.Task[Any]] = {}
         self.parked: dict[str, asyncio.Task[Any]] = {}
@@ -62,6 +60,15 @@ class RunWorkflow(DBOSConfiguredInstance):
         # The steps each busy run has in flight (by run id: its step tasks), read by `working`.
         self.in_flight: dict[str, dict[asyncio.Task[Any], str]] = {}
         super().__init__(INSTANCE_NAME)
+
+    @property
+    def draining(self) -> bool:
+        """Set when the executor drains: no run takes a further step."""
+        return self.runner.draining
+
+    @draining.setter
+    def draining(self, value: bool) -> None:
+        self.runner.draining = value
 
     @DBOS.workflow(name=WORKFLOW_NAME)
     async def execute_run(self, run_id: str) -> str | None:
@@ -180,26 +187,29 @@ class RunWorkflow(DBOSConfiguredInstance):
         unrecorded = False
         try:
             while True:
+                ready = [] if halted else launchable(steps, status, launched, self.max_parallel - len(in_flight))
                 held = False
-                for step in steps:
-                    if halted or len(in_flight) >= self.max_parallel:
-                        break
-                    ready = all(status[dep] == Status.COMPLETED for dep in step["dependsOn"])
-                    if step["id"] in launched or status[step["id"]] in (Status.FAILED, Status.CANCELLED) or not ready:
-                        continue
-                    if status[step["id"]] == Status.COMPLETED:
-                        launched.add(step["id"])
-                        continue
-                    if self.draining:
-                        held = True
-                        break
+                if self.draining:
+                    # A step that already began (with its predecessor's completion) is under way: it goes on.
+                    held = any(not self.runner.has_begun(run_id, step["id"]) for step in ready)
+                    ready = [step for step in ready if self.runner.has_begun(run_id, step["id"])]
+                # A step launched alone hands its completion's transaction the steps that come next, to begin them.
+                following: list[lifecycle.PlannedStep] = []
+                if len(ready) == 1 and not in_flight and not self.draining:
+                    (alone,) = ready
+                    following = launchable(
+                        steps, {**status, alone["id"]: Status.COMPLETED}, {*launched, alone["id"]}, self.max_parallel
+                    )
+                for step in ready:
                     launched.add(step["id"])
                     reservation = DBOS.reserve_step()
                     waiter = (
                         await self._queue_waiter(run_id, step["id"]) if step.get("waitsForDecision", False) else None
                     )
                     task = asyncio.create_task(
-                        reservation.run_async({"name": f"step:{step['id']}"}, self.runner.run, run_id, step, waiter)
+                        reservation.run_async(
+                            {"name": f"step:{step['id']}"}, self.runner.run, run_id, step, waiter, following
+                        )
                     )
                     in_flight[task] = step["id"]
                 if not in_flight:
@@ -220,3 +230,20 @@ class RunWorkflow(DBOSConfiguredInstance):
         finally:
             for unfinished in in_flight:
                 unfinished.cancel()
+            self.runner.forget_begun(run_id)
+
+
+def launchable(
+    steps: list[lifecycle.PlannedStep], status: dict[str, str], launched: set[str], room: int
+) -> list[lifecycle.PlannedStep]:
+    """The steps to launch now, in the plan's order, at most `room`: not launched yet, not ended, and with every
+    dependency completed."""
+    ready: list[lifecycle.PlannedStep] = []
+    for step in steps:
+        if len(ready) >= room:
+            break
+        if step["id"] in launched or status[step["id"]] in FINAL:
+            continue
+        if all(status[dep] == Status.COMPLETED for dep in step["dependsOn"]):
+            ready.append(step)
+    return ready

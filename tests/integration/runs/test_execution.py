@@ -12,6 +12,7 @@ from tests.helpers import (
     create_workflow,
     get_run,
     new_chat,
+    read_stream,
     sign_up,
     start_run,
     step,
@@ -217,3 +218,40 @@ def test_a_queued_run_wakes_the_executor_without_waiting_for_its_poll(app_factor
     for _ in range(2):  # the second run waits for the first to end: its chat's next run wakes the queue too
         run = start_run(client, chat["id"], workflow["id"])
     assert wait_for_run(client, chat["id"], run["id"], timeout=20)["status"] == "completed"
+
+
+def test_a_step_launched_alone_hands_its_successors_start_to_its_completion(
+    client: TestClient, user: dict[str, Any]
+) -> None:
+    """A completing step begins the steps that come next in its own transaction: each starts at the millisecond
+    its predecessor completed, after its completion in the run's log, with one attempt; a fan-out begins together."""
+    chat = new_chat(client)
+    workflow = create_workflow(
+        client,
+        [
+            step("a", "delay", {"seconds": 0}),
+            step("b", "delay", {"seconds": "{{ steps.a.output.sleptSeconds }}"}, dependsOn=["a"]),
+            step("c", "delay", {"seconds": 0}, dependsOn=["b"]),
+            step("d", "delay", {"seconds": 0}, dependsOn=["b"]),
+        ],
+    )
+    run = start_run(client, chat["id"], workflow["id"])
+    done = wait_for_run(client, chat["id"], run["id"])
+    assert done["status"] == "completed", done
+    a, b, c, d = done["steps"]
+    assert b["inputs"] == {"seconds": a["output"]["sleptSeconds"]} == {"seconds": 0}
+    assert [s["attempts"] for s in done["steps"]] == [1, 1, 1, 1]
+    assert b["startedAt"] == a["completedAt"] and c["startedAt"] == d["startedAt"] == b["completedAt"]
+    events = [(event["event"], event["data"].get("stepId")) for event in read_stream(client, chat["id"], run["id"])]
+    assert events == [
+        ("run_started", None),
+        ("step_started", "a"),
+        ("step_completed", "a"),
+        ("step_started", "b"),
+        ("step_completed", "b"),
+        ("step_started", "c"),
+        ("step_started", "d"),
+        *sorted(events[7:9]),
+        ("run_completed", None),
+    ]
+    assert sorted(events[7:9]) == [("step_completed", "c"), ("step_completed", "d")]

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from runwire.chats.models import Chat
 from runwire.db import Database
-from runwire.runs import lifecycle
+from runwire.runs import lifecycle, transitions
 from runwire.runs.models import RunEvent, StepRun, WorkflowRun
 from runwire.runs.states import Outcome, Status
 from runwire.schemas import ErrorInfo
@@ -196,3 +196,43 @@ def test_every_change_to_a_step_moves_the_chats_version_on(database: Database, r
     with database.reading() as session:
         step = session.get(StepRun, (run_id, "a"))
         assert step is not None and step.attempts == 4 and len(step.logs) == 4
+
+
+def test_finishing_a_step_begins_the_next_in_the_same_transaction(database: Database, run_id: Any) -> None:
+    step_a, step_b = plan(database, run_id)
+    twice(database, lifecycle.begin_step, run_id, step_a)
+    first, second = twice(database, lifecycle.finish_step_and_begin, run_id, "a", {"sleptSeconds": 0}, [step_b])
+    context = {"input": {}, "steps": {"a": {"output": {"sleptSeconds": 0}}}}
+    assert first == (Status.COMPLETED, {"b": {"inputs": None, "templateContext": context}})
+    # Done again (a DBOS step run again after a crash), it begins nothing: the next step began the first time.
+    assert second == (Status.COMPLETED, {})
+    _, _, steps, events = state(database, run_id)
+    assert events == ["run_started", "step_started", "step_completed", "step_started"]
+    (_, _, _, _, _, _, a_completed_at), (_, b_status, _, _, _, b_started_at, _) = steps
+    assert b_status == Status.RUNNING and b_started_at == a_completed_at
+    with database.reading() as session:
+        step = session.get(StepRun, (run_id, "b"))
+        assert step is not None and step.attempts == 1
+
+
+def test_a_failed_or_cancelled_step_begins_no_next_step(database: Database, run_id: Any) -> None:
+    step_a, step_b = plan(database, run_id)
+    twice(database, lifecycle.begin_step, run_id, step_a)
+    twice(database, lifecycle.finish_step, run_id, "a", error=ErrorInfo(code="boom", message="it broke"))
+    assert twice(database, lifecycle.finish_step_and_begin, run_id, "a", {"sleptSeconds": 0}, [step_b]) == (
+        (Status.FAILED, {}),
+        (Status.FAILED, {}),
+    )
+    assert [s[1] for s in state(database, run_id)[2]] == [Status.FAILED, Status.CANCELLED]
+
+
+def test_a_step_of_a_cancelled_run_is_not_begun_by_its_predecessor(database: Database, run_id: Any) -> None:
+    step_a, step_b = plan(database, run_id)
+    twice(database, lifecycle.begin_step, run_id, step_a)
+    with database.writing() as session:
+        transitions.transition_run(run_id, Status.CANCELLED, session=session)
+    assert twice(database, lifecycle.finish_step_and_begin, run_id, "a", {"sleptSeconds": 0}, [step_b]) == (
+        (Status.CANCELLED, {}),
+        (Status.CANCELLED, {}),
+    )
+    assert state(database, run_id)[3] == ["run_started", "step_started", "run_completed"]
