@@ -29,7 +29,7 @@ MAX_LOG_ENTRIES = 200
 
 _STEPS = cast(sa.Table, StepRun.__table__)
 _THE_STEP = sa.and_(_STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.step_id == sa.bindparam("step_key"))
-# Built once, executed with a parameter dict: `inputs` is set only when the dict names it.
+# Built once, executed with a parameter dict.
 _COUNT_ATTEMPT = sa.update(_STEPS).where(_THE_STEP).values(attempts=_STEPS.c.attempts + 1)
 _STEP_INPUTS = sa.select(_STEPS.c.inputs).where(_THE_STEP)
 
@@ -134,7 +134,7 @@ def _step_where(run_id: uuid.UUID, step_id: str) -> sa.ColumnElement[bool]:
 def begin_step(run_id: uuid.UUID, step: PlannedStep, *, session: Session) -> StepStart | Status:
     """Start a step and count its first attempt; return what the attempt needs, or the status the step ended with.
     A step found running was interrupted by a crash: its attempt is counted again."""
-    moved = transitions.transition_step(run_id, step["id"], Status.RUNNING, session=session)
+    moved = transitions.transition_step(run_id, step["id"], Status.RUNNING, inputs=_known_inputs(step), session=session)
     if moved.status is None:
         return Status.CANCELLED
     if is_final(moved.status):
@@ -142,7 +142,7 @@ def begin_step(run_id: uuid.UUID, step: PlannedStep, *, session: Session) -> Ste
     if moved.outcome is Outcome.ALREADY_FINAL:
         return Status.CANCELLED
     if moved.applied:
-        return _first_attempt(run_id, step, session=session)
+        return _started(run_id, step, session=session)
     # A step found running: its new attempt is counted, and made no event.
     keys = {"run_key": run_id, "step_key": step["id"]}
     connection = session.connection()
@@ -154,12 +154,14 @@ def begin_step(run_id: uuid.UUID, step: PlannedStep, *, session: Session) -> Ste
     return StepStart(inputs=inputs, templateContext=_step_context(run_id, step, session=session))
 
 
-def _first_attempt(run_id: uuid.UUID, step: PlannedStep, *, session: Session) -> StepStart:
-    """Count the first attempt of a step that has just started, and say what it needs."""
-    keys = {"run_key": run_id, "step_key": step["id"]}
-    inputs = None if step["renders"] else step["inputs"]
-    session.connection().execute(_COUNT_ATTEMPT, keys if inputs is None else {**keys, "inputs": inputs})
-    return StepStart(inputs=inputs, templateContext=_step_context(run_id, step, session=session))
+def _known_inputs(step: PlannedStep) -> dict[str, Any] | None:
+    """The inputs a step starts with, or None when they are rendered after it has started."""
+    return None if step["renders"] else step["inputs"]
+
+
+def _started(run_id: uuid.UUID, step: PlannedStep, *, session: Session) -> StepStart:
+    """What the first attempt of a step that has just started needs."""
+    return StepStart(inputs=_known_inputs(step), templateContext=_step_context(run_id, step, session=session))
 
 
 def _step_context(run_id: uuid.UUID, step: PlannedStep, *, session: Session) -> dict[str, Any]:
@@ -279,10 +281,10 @@ def finish_step_and_begin(
     same transaction (a step and its successors cost one transaction, not two). Returns the step's final status and
     what the first attempt of each successor that began needs; a successor that did not begin is left to its own
     `begin_step`."""
-    ids = [successor["id"] for successor in following]
-    moved, started = transitions.complete_step_and_start(run_id, step_id, output, ids, session=session)
+    inputs = {successor["id"]: _known_inputs(successor) for successor in following}
+    moved, started = transitions.complete_step_and_start(run_id, step_id, output, inputs, session=session)
     begun = {
-        successor["id"]: _first_attempt(run_id, successor, session=session)
+        successor["id"]: _started(run_id, successor, session=session)
         for successor in following
         if successor["id"] in started
     }

@@ -12,7 +12,7 @@ handful of statements each, rather than loading ORM objects.
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -197,16 +197,18 @@ def transition_step(
     output: Any = None,
     error: ErrorInfo | None = None,
     waiting_for: str | None = None,
+    inputs: dict[str, Any] | None = None,
     session: Session,
 ) -> Moved:
     """Move a step; a step cannot start or end but as cancelled once its run has ended. `status` is the step's.
     With `waiting_for`, only a running step that waits for that moves (a decision ends only a step waiting for one);
-    MISSING for a step the run does not have."""
+    MISSING for a step the run does not have. A step that starts counts its first attempt, and stores `inputs` when
+    given (inputs that need no rendering)."""
     run = lock_run(run_id, session=session)
     if run is None:
         return Moved(Outcome.MISSING, None)
     moved = _move_locked_step(
-        run, step_id, target, output=output, error=error, waiting_for=waiting_for, session=session
+        run, step_id, target, output=output, error=error, waiting_for=waiting_for, inputs=inputs, session=session
     )
     if moved.applied:
         save(run, session=session)
@@ -214,11 +216,11 @@ def transition_step(
 
 
 def complete_step_and_start(
-    run_id: uuid.UUID, step_id: str, output: Any, following: Sequence[str], *, session: Session
+    run_id: uuid.UUID, step_id: str, output: Any, following: Mapping[str, dict[str, Any] | None], *, session: Session
 ) -> tuple[Moved, list[str]]:
-    """Complete a step and, once it has completed, start the `following` steps, under one lock and in one write of
-    the run: the move of the step, and the ids of the following steps that started (each moves as
-    `transition_step` would move it)."""
+    """Complete a step and, once it has completed, start the `following` steps (by id: the inputs each stores, as
+    `transition_step` takes them), under one lock and in one write of the run. Returns the move of the step, and the
+    ids of the following steps that started (each moves as `transition_step` would move it)."""
     run = lock_run(run_id, session=session)
     if run is None:
         return Moved(Outcome.MISSING, None), []
@@ -226,7 +228,9 @@ def complete_step_and_start(
     if not moved.applied:
         return moved, []
     started = [
-        next_id for next_id in following if _move_locked_step(run, next_id, Status.RUNNING, session=session).applied
+        next_id
+        for next_id, inputs in following.items()
+        if _move_locked_step(run, next_id, Status.RUNNING, inputs=inputs, session=session).applied
     ]
     save(run, session=session)
     return moved, started
@@ -240,6 +244,7 @@ def _move_locked_step(
     output: Any = None,
     error: ErrorInfo | None = None,
     waiting_for: str | None = None,
+    inputs: dict[str, Any] | None = None,
     session: Session,
 ) -> Moved:
     """`transition_step` on a run this transaction has locked, leaving its changes to be saved."""
@@ -253,7 +258,9 @@ def _move_locked_step(
         refused = Outcome.STALE
     if refused is not None:
         return Moved(refused, Status(step.status))
-    _move_step(run, step_id, step.tool_id, target, output=output, error=error, session=session)
+    _move_step(
+        run, step_id, step.tool_id, step.attempts, target, output=output, error=error, inputs=inputs, session=session
+    )
     telemetry.step_moved(
         run.id,
         step_id,
@@ -330,15 +337,21 @@ def _move_step(
     run: LockedRun,
     step_id: str,
     tool_id: str,
+    attempts: int,
     target: Status,
     *,
-    output: Any = None,
-    error: ErrorInfo | None = None,
+    output: Any,
+    error: ErrorInfo | None,
+    inputs: dict[str, Any] | None,
     session: Session,
 ) -> None:
+    """Write the move of a step that has made `attempts` attempts so far, and its event."""
     values: dict[str, Any] = {"status": target.value}
     if target is Status.RUNNING:
         values["started_at"] = run.now
+        values["attempts"] = attempts + 1
+        if inputs is not None:
+            values["inputs"] = inputs
         run.emit("step_started", {"stepId": step_id, "toolId": tool_id})
     else:
         values["completed_at"] = run.now

@@ -243,7 +243,7 @@ def test_a_step_launched_alone_hands_its_successors_start_to_its_completion(
     assert [s["attempts"] for s in done["steps"]] == [1, 1, 1, 1]
     assert b["startedAt"] == a["completedAt"] and c["startedAt"] == d["startedAt"] == b["completedAt"]
     events = [(event["event"], event["data"].get("stepId")) for event in read_stream(client, chat["id"], run["id"])]
-    assert events == [
+    assert events[:7] + events[9:] == [
         ("run_started", None),
         ("step_started", "a"),
         ("step_completed", "a"),
@@ -251,7 +251,6 @@ def test_a_step_launched_alone_hands_its_successors_start_to_its_completion(
         ("step_completed", "b"),
         ("step_started", "c"),
         ("step_started", "d"),
-        *sorted(events[7:9]),
         ("run_completed", None),
     ]
     assert sorted(events[7:9]) == [("step_completed", "c"), ("step_completed", "d")]
