@@ -13,10 +13,11 @@ $(BIN)/runwire: pyproject.toml
 run: $(BIN)/runwire
 	$(BIN)/runwire serve
 
-# pytest exits 5 when it ran no test: that is a failure here, never a pass. Three worker processes: most tests
-# wait on servers, streams and subprocesses rather than on the CPU.
+# pytest exits 5 when it ran no test: that is a failure here, never a pass. Four worker processes on two cores:
+# most tests wait on servers, streams and subprocesses rather than on the CPU. More than four made the suite slower
+# on this machine, and its browser tests late.
 test: $(BIN)/runwire
-	$(BIN)/pytest -q -n 3; status=$$?; if [ $$status -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$status
+	$(BIN)/pytest -q -n 4; status=$$?; if [ $$status -eq 5 ]; then echo "no tests ran" >&2; exit 1; fi; exit $$status
 
 lint: $(BIN)/runwire
 	$(BIN)/ruff check src tests migrations bench
