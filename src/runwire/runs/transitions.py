@@ -38,14 +38,17 @@ _LIVE = (Status.PENDING.value, Status.RUNNING.value)
 # Built once: constructing a statement costs about as much as running it on SQLite. Executed with a parameter
 # dict, an UPDATE sets exactly the columns the dict names besides the keys of its WHERE.
 # Every writer to a chat's runs locks the chat's row first, then the run's (as run creation and chat deletion lock
-# the chat): one order, so no two writers can wait on each other.
-_LOCK_CHAT_OF_RUN = (
-    sa.select(_CHATS.c.id, _CHATS.c.last_event_seq)
-    .where(_CHATS.c.id == sa.select(_RUNS.c.chat_id).where(_RUNS.c.id == sa.bindparam("run_key")).scalar_subquery())
-    .with_for_update()
-)
-_LOCK_RUN = (
-    sa.select(_RUNS.c.status, _RUNS.c.workflow_id, _RUNS.c.last_event_seq)
+# the chat): one order, so no two writers can wait on each other. One statement takes both: PostgreSQL locks the
+# rows of a join in the order of its FROM list, the chat's first.
+_LOCK_RUN_AND_CHAT = (
+    sa.select(
+        _CHATS.c.id.label("chat_id"),
+        _CHATS.c.last_event_seq.label("chat_last_event_seq"),
+        _RUNS.c.status,
+        _RUNS.c.workflow_id,
+        _RUNS.c.last_event_seq,
+    )
+    .select_from(_CHATS.join(_RUNS, _RUNS.c.chat_id == _CHATS.c.id))
     .where(_RUNS.c.id == sa.bindparam("run_key"))
     .with_for_update()
 )
@@ -133,12 +136,10 @@ class LockedRun:
 def lock_run(run_id: uuid.UUID, *, session: Session) -> LockedRun | None:
     """The run, locked for this transaction (and read after the lock: a copy read before it may be out of date)."""
     session.flush()
-    connection = session.connection()
-    chat = connection.execute(_LOCK_CHAT_OF_RUN, {"run_key": run_id}).one_or_none()
-    if chat is None:
+    row = session.connection().execute(_LOCK_RUN_AND_CHAT, {"run_key": run_id}).one_or_none()
+    if row is None:
         return None
-    row = connection.execute(_LOCK_RUN, {"run_key": run_id}).one()
-    return LockedRun(run_id, row.status, row.workflow_id, row.last_event_seq, chat.id, chat.last_event_seq)
+    return LockedRun(run_id, row.status, row.workflow_id, row.last_event_seq, row.chat_id, row.chat_last_event_seq)
 
 
 def save(run: LockedRun, *, session: Session) -> None:
