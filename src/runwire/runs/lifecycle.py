@@ -260,6 +260,13 @@ def step_is_live(run_id: uuid.UUID, step_id: str, *, session: Session) -> bool:
     return status is not None and not is_final(status)
 
 
+def ended_status(run_id: uuid.UUID, step_id: str, *, session: Session) -> Status:
+    """The status a step ended with while its attempt was under way (ended by a decision, or by its run's end):
+    cancelled unless it has another final one."""
+    status = session.scalar(sa.select(StepRun.status).where(_step_where(run_id, step_id)))
+    return Status(status) if status is not None and is_final(status) else Status.CANCELLED
+
+
 def finish_step(
     run_id: uuid.UUID, step_id: str, *, output: Any = None, error: ErrorInfo | None = None, session: Session
 ) -> Status:

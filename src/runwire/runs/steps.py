@@ -154,7 +154,9 @@ class StepRunner:
                 current = asyncio.current_task()
                 if current is not None and current.cancelling():
                     raise  # this process is stopping: the step is left for recovery
-                return Status.CANCELLED
+                # The step ended meanwhile: a decision posted while a recovered step had yet to wait for it completes
+                # (or fails) the step, and the run goes on from there.
+                return await self.read(lifecycle.ended_status, run_id, step["id"])
             except Exception as exc:
                 if run_deadline.expired():
                     await self.write(lifecycle.time_out_run, run_id, step["runTimeoutSeconds"])

@@ -236,3 +236,16 @@ def test_a_step_of_a_cancelled_run_is_not_begun_by_its_predecessor(database: Dat
         (Status.CANCELLED, {}),
     )
     assert state(database, run_id)[3] == ["run_started", "step_started", "run_completed"]
+
+
+def test_the_status_a_step_ended_with_while_its_attempt_was_under_way(database: Database, run_id: Any) -> None:
+    """What the step runner reports when its attempt is stopped because the step ended meanwhile: a decision that
+    completed the step completes it for the run too, so the run goes on."""
+    step_a = plan(database, run_id)[0]
+    twice(database, lifecycle.begin_step, run_id, step_a)
+    assert twice(database, lifecycle.ended_status, run_id, "a") == (Status.CANCELLED, Status.CANCELLED)
+    twice(database, lifecycle.finish_step, run_id, "a", output={"approved": True})
+    assert twice(database, lifecycle.ended_status, run_id, "a") == (Status.COMPLETED, Status.COMPLETED)
+    with database.writing() as session:
+        transitions.transition_run(run_id, Status.CANCELLED, session=session)
+    assert twice(database, lifecycle.ended_status, run_id, "b") == (Status.CANCELLED, Status.CANCELLED)
