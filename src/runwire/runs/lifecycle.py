@@ -263,8 +263,7 @@ def step_is_live(run_id: uuid.UUID, step_id: str, *, session: Session) -> bool:
 def ended_status(run_id: uuid.UUID, step_id: str, *, session: Session) -> Status:
     """The status a step ended with while its attempt was under way (ended by a decision, or by its run's end):
     cancelled unless it has another final one."""
-    status = session.scalar(sa.select(StepRun.status).where(_step_where(run_id, step_id)))
-    return Status(status) if status is not None and is_final(status) else Status.CANCELLED
+    return _reported(session.scalar(sa.select(StepRun.status).where(_step_where(run_id, step_id))))
 
 
 def finish_step(
@@ -273,12 +272,12 @@ def finish_step(
     """Record a step's result; a failure fails the run. Returns the step's final status."""
     target = Status.COMPLETED if error is None else Status.FAILED
     moved = transitions.transition_step(run_id, step_id, target, output=output, error=error, session=session)
-    return _final_status(moved)
+    return _reported(moved.status)
 
 
-def _final_status(moved: transitions.Moved) -> Status:
-    """The status a step ended with, as its runner reports it: cancelled unless it has a final one."""
-    return moved.status if moved.status is not None and is_final(moved.status) else Status.CANCELLED
+def _reported(status: str | None) -> Status:
+    """A step's status as its runner reports it: the final one it has, else cancelled."""
+    return Status(status) if status is not None and is_final(status) else Status.CANCELLED
 
 
 def finish_step_and_begin(
@@ -295,7 +294,7 @@ def finish_step_and_begin(
         for successor in following
         if successor["id"] in started
     }
-    return _final_status(moved), begun
+    return _reported(moved.status), begun
 
 
 def time_out_run(run_id: uuid.UUID, timeout_seconds: int | None, *, session: Session) -> None:
