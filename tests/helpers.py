@@ -101,11 +101,24 @@ def wait_for_run(
 
 
 def run_state(client: TestClient, chat_id: str, run_id: str) -> str:
-    """The run as listed, and its durable workflow as this process's DBOS records it: what a test that waited for
-    the run in vain shows."""
+    """The run as listed, its durable workflow as this process's DBOS records it, and the chat's other runs (which
+    may hold its queue): what a test that waited for the run in vain shows."""
+    others = [
+        f"{run['id']} {run['status']}, durable workflow {durable_state(run['id'])}"
+        for run in client.get(f"/api/chats/{chat_id}/workflow-runs").json()["data"]["workflowRuns"]
+        if run["id"] != run_id
+    ]
+    return (
+        f"run: {get_run(client, chat_id, run_id)}\ndurable workflow: {durable_state(run_id)}\n"
+        f"the chat's other runs: {others}"
+    )
+
+
+def durable_state(run_id: str) -> str:
     workflow = DBOS.get_workflow_status(run_id)
-    durable = "none" if workflow is None else f"{workflow.status} on {workflow.queue_name} by {workflow.executor_id}"
-    return f"run: {get_run(client, chat_id, run_id)}\ndurable workflow: {durable}"
+    if workflow is None:
+        return "none"
+    return f"{workflow.status} on {workflow.queue_name} by {workflow.executor_id}, updated at {workflow.updated_at}"
 
 
 def sse_events(lines: Iterable[str]) -> Iterator[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """Every use Runwire makes of DBOS's private API, in one place. `tests/unit/runs/test_dbos_adapter.py` fails loudly
 when a DBOS upgrade moves any of it."""
 
+import queue
 import threading
 import time
 
@@ -125,16 +126,27 @@ class _WakeableEvent(threading.Event):
             return self.is_set()
 
 
-def make_queues_wakeable(longest_wait: float) -> "QueueWaker":
-    """Let this process wake DBOS's queue threads, which otherwise look at their queues only every polling interval:
-    their shared stop event (the one DBOS's launch made for the queue manager) becomes a `_WakeableEvent`, whose
-    waits last at most `longest_wait` seconds."""
-    dbos = dbos_internals._dbos_global_instance
-    assert dbos is not None and dbos._launched, "DBOS is launched first"
-    (manager,) = [thread for thread in dbos._background_threads if getattr(thread, "_target", None) is queue_thread]
-    # The queue manager's stop event, which it hands to every queue's worker thread.
-    assert manager.ident is not None
-    return make_wakeable(manager._args[0], longest_wait, unhurried={manager.ident})  # type: ignore[attr-defined]
+def launch_with_wakeable_queues(longest_wait: float, timeout: float = 10.0) -> "QueueWaker":
+    """Launch DBOS so that this process can wake its queue threads, which otherwise look at their queues only every
+    polling interval: their shared stop event (the one DBOS's launch makes for the queue manager, which hands it to
+    every queue's worker thread) becomes a `_WakeableEvent`, whose waits last at most `longest_wait` seconds.
+
+    The manager's thread makes the event wakeable before it starts any worker thread, so no thread ever waits on
+    it unwakeable: a worker thread started on a queue already in the database (a restart, or a registration that
+    beat the manager's first look) would otherwise sleep through every wake for its whole polling interval."""
+    made: queue.Queue[QueueWaker] = queue.Queue(maxsize=1)
+
+    def wakeable_queue_thread(stop_event: threading.Event, dbos: DBOS) -> None:
+        made.put(make_wakeable(stop_event, longest_wait, unhurried={threading.get_ident()}))
+        queue_thread(stop_event, dbos)
+
+    # the name DBOS's launch starts the queue manager with
+    dbos_internals.queue_thread = wakeable_queue_thread  # type: ignore[attr-defined]
+    try:
+        DBOS.launch()
+    finally:
+        dbos_internals.queue_thread = queue_thread  # type: ignore[attr-defined]
+    return made.get(timeout=timeout)
 
 
 def make_wakeable(event: threading.Event, longest_wait: float, unhurried: set[int] | None = None) -> "QueueWaker":

@@ -71,20 +71,27 @@ class InProcessExecutor:
 
     def start(self) -> None:
         self.renderer.start()
-        self.launch(listen=True)
+        DBOS(config=self._dbos_config())
         # Queued runs wake the queue (this process's, and on PostgreSQL every executor's through NOTIFY); polling
         # every `queue_poll_seconds` is only the fallback, and never slows down further.
-        self._waker = dbos_adapter.make_queues_wakeable(self.settings.queue_poll_seconds)
-        self.hub.wake_queue = self._workflow.wake_queues = self._waker.wake
+        waker = self._waker = dbos_adapter.launch_with_wakeable_queues(self.settings.queue_poll_seconds)
+        self._register_queues()
+        self.hub.wake_queue = self._workflow.wake_queues = waker.wake
         # The queue manager finds the queues just registered, and the runs DBOS's launch is putting back on its queue
         # (recovered) start at once.
-        self._waker.wake()
+        waker.wake()
         dbos_adapter.wait_until_queue_listened(QUEUE_NAME, timeout=3.0)
         self._settle_leftover_runs()
 
-    def launch(self, *, listen: bool) -> None:
-        """DBOS with the run workflow; listening on the run queue, or (to recover another executor's runs) not."""
-        config: DBOSConfig = {
+    def launch_without_listening(self) -> None:
+        """DBOS with the run workflow, listening on no queue: to recover another executor's runs."""
+        DBOS(config=self._dbos_config())
+        DBOS.listen_queues([])
+        DBOS.launch()
+        self._register_queues()
+
+    def _dbos_config(self) -> DBOSConfig:
+        return {
             "name": APP_NAME,
             "system_database_url": self.settings.resolved_dbos_url,
             "application_version": self.settings.application_version,
@@ -96,10 +103,8 @@ class InProcessExecutor:
             "notification_listener_polling_interval_sec": NOTIFICATION_POLL_SECONDS,
             "notification_coalesce_sec": NOTIFICATION_COALESCE_SECONDS,
         }
-        DBOS(config=config)
-        if not listen:
-            DBOS.listen_queues([])
-        DBOS.launch()
+
+    def _register_queues(self) -> None:
         dbos_adapter.set_internal_queue_polling(self.settings.queue_poll_seconds)
         self.queue = DBOS.register_queue(
             QUEUE_NAME,
@@ -243,7 +248,7 @@ def recover_executor(settings: Settings, database: Database, executor_id: str) -
     # Its own executor id, so that launching does not also recover the runs of a live process sharing ours.
     own_settings = settings.model_copy(update={"executor_id": f"runwire-recover-{uuid.uuid4().hex[:12]}"})
     executor = InProcessExecutor(own_settings, database, SignalHub())
-    executor.launch(listen=False)
+    executor.launch_without_listening()
     try:
         return executor.recover(executor_id)
     finally:

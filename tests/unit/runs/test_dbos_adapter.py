@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from dbos import DBOS
+from dbos import DBOS, DBOSConfig
+from dbos import _dbos as dbos_internals
+from dbos._queue import queue_thread
 
 from runwire.runs import dbos_adapter
 from runwire.runs.workflow import INSTANCE_NAME
+from tests.helpers import wait_for
 
 
 @pytest.fixture
@@ -59,14 +62,60 @@ def test_the_system_databases_migration_versions_are_read(launched: None, tmp_pa
     assert recorded == newest > 0
 
 
-def test_the_queue_threads_wait_at_most_the_poll_interval_however_far_dbos_backs_off(launched: None) -> None:
-    waker = dbos_adapter.make_queues_wakeable(longest_wait=0.05)
-    event = waker._event
-    began = time.monotonic()
-    assert event.wait(timeout=120.0) is False  # what DBOS asks for after repeated contention
-    assert time.monotonic() - began < 60
-    waker.stop()
-    assert event.wait(timeout=120.0) is True
+def test_the_queue_threads_wait_at_most_the_poll_interval_however_far_dbos_backs_off(
+    tmp_path: Path, own_dbos: None
+) -> None:
+    DBOS(config={"name": "adapter-check", "system_database_url": f"sqlite:///{tmp_path / 'dbos.db'}"})
+    waker = dbos_adapter.launch_with_wakeable_queues(longest_wait=0.05)
+    try:
+        event = waker._event
+        began = time.monotonic()
+        assert event.wait(timeout=120.0) is False  # what DBOS asks for after repeated contention
+        assert time.monotonic() - began < 60
+        waker.stop()
+        assert event.wait(timeout=120.0) is True
+    finally:
+        DBOS.destroy()
+
+
+@DBOS.workflow(name="adapter-check-answer")
+def _answer() -> str:
+    return "answered"
+
+
+def test_a_queue_the_database_already_holds_is_woken_from_its_workers_first_wait(
+    tmp_path: Path, own_dbos: None
+) -> None:
+    """A restarted process finds its queues in the database and starts their worker threads at once, before
+    Runwire wakes anything: a wake must end even those threads' first wait, or a queued run waits a whole poll."""
+    config: DBOSConfig = {"name": "adapter-check", "system_database_url": f"sqlite:///{tmp_path / 'dbos.db'}"}
+    DBOS(config=config)
+    DBOS.launch()
+    DBOS.register_queue("adapter-check-slow", polling_interval_sec=120.0)
+    DBOS.destroy()
+    earlier = set(threading.enumerate())
+
+    DBOS(config=config)
+    waker = dbos_adapter.launch_with_wakeable_queues(longest_wait=120.0)
+    try:
+        assert dbos_internals.queue_thread is queue_thread, "the name DBOS launches its queue manager with stays DBOS's"
+        worker = _new_thread(dbos_adapter.QUEUE_WORKER_THREAD_PREFIX + "adapter-check-slow", earlier)
+        handle = DBOS.enqueue_workflow("adapter-check-slow", _answer)
+        waker.wake()
+        assert worker.is_alive()
+        assert wait_for(lambda: handle.get_status().status == "SUCCESS", timeout=10.0)
+    finally:
+        DBOS.destroy()
+
+
+def _new_thread(name: str, earlier: set[threading.Thread]) -> threading.Thread:
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        for thread in threading.enumerate():
+            if thread.name == name and thread not in earlier and thread.is_alive():
+                return thread
+        time.sleep(0.01)
+    raise AssertionError(f"no thread {name} started")
 
 
 def test_the_background_jobs_interval_is_read_where_runwire_sets_it() -> None:
@@ -112,8 +161,7 @@ def test_a_stop_ends_every_wait_begun_before_or_after_the_event_became_wakeable(
 
 
 def test_dbos_own_queue_is_polled_as_often_as_runwire_sets(launched: None) -> None:
-    from dbos import _dbos as dbos_internals
-    from dbos._queue import queue_thread, queue_worker_thread
+    from dbos._queue import queue_worker_thread
 
     dbos_adapter.set_internal_queue_polling(7.0)
     dbos = dbos_internals._dbos_global_instance
