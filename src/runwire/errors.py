@@ -136,6 +136,10 @@ def install_error_handlers(app: FastAPI, *, request_is_authorised: AuthCheck) ->
         message = messages.get(exc.status_code, str(exc.detail))
         return error_response(exc.status_code, message, headers=dict(exc.headers) if exc.headers else None)
 
+    async def on_unexpected_error(request: Request, exc: Exception) -> Response:
+        return unexpected_error_response()  # logged by the request layer, which the error reaches next
+
     app.add_exception_handler(RunwireError, on_runwire_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected_error)

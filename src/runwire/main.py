@@ -1,12 +1,14 @@
 """create_app(): routers, error handlers, and the lifespan that opens storage and the executor."""
 
 import asyncio
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp
 
 from runwire.auth.passwords import Passwords
 from runwire.auth.router import router as auth_router
@@ -41,6 +43,18 @@ NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": Fal
 _FAST_LANE = ((health_router, liveness), (runs_router, list_runs), (runs_router, get_run))
 
 
+class RunwireApp(FastAPI):
+    """FastAPI with Runwire's request layer (`request_layer`, a `RequestMiddleware`) around FastAPI's own layers (its
+    last-resort 500, body limit and telemetry) instead of inside them: the request id, access log and last-resort 500
+    still cover every request, and a request the fast lane answers passes none of FastAPI's layers. FastAPI's
+    last-resort 500 answers in the contract's shape (`install_error_handlers`), then the request layer logs it."""
+
+    request_layer: Callable[[ASGIApp], ASGIApp]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self.request_layer(super().build_middleware_stack())
+
+
 def create_app(settings: Settings | None = None, *, run_executor: bool = True) -> FastAPI:
     settings = settings or Settings()
     configure_logging(settings.log_level)
@@ -68,7 +82,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
             await reader.close()
             await run_in_threadpool(runtime.stop, drain.deadline if drain.begun else None)
 
-    app = FastAPI(
+    app = RunwireApp(
         title="Runwire",
         lifespan=lifespan,
         openapi_url="/api/openapi.json",
@@ -98,7 +112,7 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
     install_openapi(app)
     # The hottest reads skip FastAPI's layers, routing and parameter parsing (see fastlane.py).
     lane = FastLane([route_to(router, endpoint) for router, endpoint in _FAST_LANE])
-    app.add_middleware(
+    app.request_layer = functools.partial(
         RequestMiddleware, allowed_origins=settings.origins, max_body_bytes=settings.max_body_bytes, lane=lane
     )
     return app
@@ -107,10 +121,12 @@ def create_app(settings: Settings | None = None, *, run_executor: bool = True) -
 def create_worker_app(settings: Settings, runtime: Runtime, drain: Drain) -> FastAPI:
     """What `runwire worker` serves on RUNWIRE_METRICS_PORT: its liveness, readiness and metrics, nothing else. The
     worker starts and stops `runtime` itself."""
-    app = FastAPI(title="Runwire worker", openapi_url=None, docs_url=None, redoc_url=None, telemetry=NO_TELEMETRY)
+    app = RunwireApp(title="Runwire worker", openapi_url=None, docs_url=None, redoc_url=None, telemetry=NO_TELEMETRY)
     app.state.settings, app.state.database, app.state.executor = settings, runtime.database, runtime.executor
     app.state.drain = drain
     app.include_router(health_router)
     install_error_handlers(app, request_is_authorised=request_is_authorised)
-    app.add_middleware(RequestMiddleware, allowed_origins=settings.origins, max_body_bytes=settings.max_body_bytes)
+    app.request_layer = functools.partial(
+        RequestMiddleware, allowed_origins=settings.origins, max_body_bytes=settings.max_body_bytes
+    )
     return app
