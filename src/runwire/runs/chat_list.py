@@ -91,6 +91,7 @@ class AccessReader:
         self._statement = DriverStatement(chats_service.ACCESS, self._dialect)
         self._clock = MillisecondClock()
         self._connection: sa.Connection | None = None
+        self._driver_connection: Any = None  # the driver's own connection under `_connection`
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._slots = asyncio.Semaphore(self.ASYNC_CONNECTIONS)
 
@@ -102,7 +103,8 @@ class AccessReader:
     def _first(self, values: Mapping[str, object]) -> Any:
         if self._connection is None:
             self._connection = self.database.connect_for_statements()
-        return self._statement.first(self._connection.connection.driver_connection, values)
+            self._driver_connection = self._connection.connection.driver_connection
+        return self._statement.first(self._driver_connection, values)
 
     async def _first_async(self, values: Mapping[str, object]) -> Any:
         async with self._slots:
