@@ -144,8 +144,7 @@ def test_the_list_reads_on_after_the_database_drops_its_connections(
 def test_the_fast_lane_answers_as_the_route_does(client: TestClient, user: dict[str, Any]) -> None:
     """A GET without a query string is answered by the fast lane (`fastlane.py`), one with a query string by
     FastAPI's own route: the same endpoint, the same answer."""
-    (middleware,) = client.app.user_middleware  # type: ignore[attr-defined]
-    assert isinstance(middleware.kwargs["lane"], FastLane)
+    assert isinstance(client.app.request_layer.keywords["lane"], FastLane)  # type: ignore[attr-defined]
     chat = new_chat(client)
     workflow = create_workflow(client, [step("say", "template", {"template": "hi"})])
     run = wait_for_run(client, chat["id"], start_run(client, chat["id"], workflow["id"])["id"])
