@@ -146,7 +146,10 @@ def launch_with_wakeable_queues(longest_wait: float, timeout: float = 10.0) -> "
         DBOS.launch()
     finally:
         dbos_internals.queue_thread = queue_thread  # type: ignore[attr-defined]
-    return made.get(timeout=timeout)
+    try:
+        return made.get(timeout=timeout)
+    except queue.Empty:
+        raise RuntimeError(f"DBOS's queue manager did not start within {timeout:g} s of its launch") from None
 
 
 def make_wakeable(event: threading.Event, longest_wait: float, unhurried: set[int] | None = None) -> "QueueWaker":
