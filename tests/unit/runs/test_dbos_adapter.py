@@ -109,13 +109,12 @@ def test_a_queue_the_database_already_holds_is_woken_from_its_workers_first_wait
 
 
 def _new_thread(name: str, earlier: set[threading.Thread]) -> threading.Thread:
-    deadline = time.monotonic() + 10.0
-    while time.monotonic() < deadline:
-        for thread in threading.enumerate():
-            if thread.name == name and thread not in earlier and thread.is_alive():
-                return thread
-        time.sleep(0.01)
-    raise AssertionError(f"no thread {name} started")
+    def started() -> threading.Thread | None:
+        found = [thread for thread in threading.enumerate() if thread.name == name and thread not in earlier]
+        return next((thread for thread in found if thread.is_alive()), None)
+
+    thread: threading.Thread = wait_for(started, timeout=10.0)
+    return thread
 
 
 def test_the_background_jobs_interval_is_read_where_runwire_sets_it() -> None:
