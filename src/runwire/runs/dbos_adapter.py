@@ -69,18 +69,11 @@ def unregister_instance(instance: object) -> None:
     }
 
 
-# After a wake, a queue thread looks again at these intervals before it goes back to its polling interval: what
-# woke it (a run ending) is followed by DBOS recording the workflow's end, which frees the chat for its next run, and
-# on a loaded machine that can take seconds. With these looks after every wake, an idle executor's fallback polling
-# (RUNWIRE_QUEUE_POLL_SECONDS) can be slow.
-AFTER_WAKE_SECONDS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0)
-
-
 class _WakeableEvent(threading.Event):
     """A stop event that `wake()` also ends a wait of (returning False: not stopped), so that a thread polling on
-    its timeout looks at once, and then a few more times soon after. Each waiting thread sees every wake,
-    including one that came while it was busy. No wait lasts longer than `longest_wait`: DBOS's queue threads double
-    their polling interval (up to 120 s) while the database is contended, and a run must never wait that long.
+    its timeout looks at once. Each waiting thread sees every wake, including one that came while it was busy. No
+    wait lasts longer than `longest_wait`: DBOS's queue threads double their polling interval (up to 120 s) while
+    the database is contended, and a run must never wait that long.
 
     A wake notifies `_woken`, never the event's own condition: a wait begun before the event became a
     `_WakeableEvent` runs `threading.Event.wait`, which takes any notification of that condition for the event being
@@ -113,15 +106,9 @@ class _WakeableEvent(threading.Event):
             timeout = self.longest_wait if timeout is None else min(timeout, self.longest_wait)
         with self._cond:
             seen: dict[int, int] = self.__dict__.setdefault("_seen", {})
-            soon: dict[int, list[float]] = self.__dict__.setdefault("_soon", {})
             generation = self._generation
             if seen.get(thread, 0) == generation and not self.is_set():
-                pending = soon.get(thread)
-                if pending and timeout is not None:
-                    timeout = min(timeout, pending.pop(0))
                 self._woken.wait_for(lambda: self.is_set() or self._generation != generation, timeout)
-            if self._generation != seen.get(thread, 0) or self._generation != generation:
-                soon[thread] = list(AFTER_WAKE_SECONDS)
             seen[thread] = self._generation
             return self.is_set()
 
