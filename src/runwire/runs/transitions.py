@@ -100,6 +100,8 @@ class Moved:
 class LockedRun:
     """A run whose row (and its chat's) this transaction has locked, and the events it adds before `save`."""
 
+    # The transaction's connection, taken once: the session looks it up again, at some cost, on every call.
+    connection: sa.Connection
     id: uuid.UUID
     status: str
     workflow_id: uuid.UUID
@@ -136,15 +138,18 @@ class LockedRun:
 def lock_run(run_id: uuid.UUID, *, session: Session) -> LockedRun | None:
     """The run, locked for this transaction (and read after the lock: a copy read before it may be out of date)."""
     session.flush()
-    row = session.connection().execute(_LOCK_RUN_AND_CHAT, {"run_key": run_id}).one_or_none()
+    connection = session.connection()
+    row = connection.execute(_LOCK_RUN_AND_CHAT, {"run_key": run_id}).one_or_none()
     if row is None:
         return None
-    return LockedRun(run_id, row.status, row.workflow_id, row.last_event_seq, row.chat_id, row.chat_last_event_seq)
+    return LockedRun(
+        connection, run_id, row.status, row.workflow_id, row.last_event_seq, row.chat_id, row.chat_last_event_seq
+    )
 
 
 def save(run: LockedRun, *, session: Session) -> None:
     """Write the run's changes and new events, and signal the events once the transaction commits."""
-    connection = session.connection()
+    connection = run.connection
     if run.events:
         run.changes["last_event_seq"] = run.last_event_seq
         connection.execute(_INSERT_EVENTS, run.events)
@@ -249,7 +254,7 @@ def _move_locked_step(
     session: Session,
 ) -> Moved:
     """`transition_step` on a run this transaction has locked, leaving its changes to be saved."""
-    step = session.connection().execute(_READ_STEP, {"run_key": run.id, "step_key": step_id}).one_or_none()
+    step = run.connection.execute(_READ_STEP, {"run_key": run.id, "step_key": step_id}).one_or_none()
     if step is None:
         return Moved(Outcome.MISSING, None)
     refused = judge(STEP_MOVES, step.status, target)
@@ -288,7 +293,7 @@ def _move_run(
         run.changes["started_at"] = run.now
         run.emit("run_started", {"runId": str(run.id), "workflowId": str(run.workflow_id)})
         # A re-run's reused steps were completed when it was created: its log tells so right after it starts.
-        for step_id, output in session.connection().execute(_REUSED_STEPS, {"run_key": run.id}):
+        for step_id, output in run.connection.execute(_REUSED_STEPS, {"run_key": run.id}):
             run.emit("step_completed", {"stepId": step_id, "result": output})
         return
     if target is not Status.COMPLETED:
@@ -313,7 +318,7 @@ def _leave_reply(
     if target is not Status.COMPLETED:
         reply, reply_error = replies.ended_reply(target, error)
     elif reply is None:
-        last_output = session.connection().execute(_LAST_OUTPUT, {"run_key": run.id}).scalar_one_or_none()
+        last_output = run.connection.execute(_LAST_OUTPUT, {"run_key": run.id}).scalar_one_or_none()
         reply = replies.default_reply(last_output)
     run.chat_last_event_seq += 1
     messages_service.insert_reply(
@@ -330,7 +335,7 @@ def _leave_reply(
 def _halt_steps(run: LockedRun, *, session: Session) -> None:
     """Cancel the run's unfinished steps (never-started ones keep no start time), and have their tool calls
     stopped once this commits."""
-    session.connection().execute(_HALT_STEPS, {"run_key": run.id, "now": run.now})
+    run.connection.execute(_HALT_STEPS, {"run_key": run.id, "now": run.now})
     raise_signal(Signal.HALTED, run.id, session=session)
 
 
@@ -364,7 +369,7 @@ def _move_step(
         assert error is not None
         values["error"] = error.model_dump()
         run.emit("step_failed", {"stepId": step_id, "error": values["error"]})
-    session.connection().execute(_UPDATE_STEP, {"run_key": run.id, "step_key": step_id, **values})
+    run.connection.execute(_UPDATE_STEP, {"run_key": run.id, "step_key": step_id, **values})
 
 
 def run_steps(run_id: uuid.UUID, *, session: Session) -> list[tuple[str, str]]:
