@@ -3,19 +3,17 @@
 import json
 import time
 import uuid
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from runwire.jsonlimits import MAX_SAFE_INTEGER
 
@@ -220,56 +218,6 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-class DriverStatement:
-    """A Core statement compiled once for a dialect and run on the driver's own connection, for a read so hot that
-    SQLAlchemy's execution (its cache look-up, execution context and result) costs more than the database: about 30 us
-    of 35 for a point read on SQLite. Each parameter goes through its type's bind processor as in SQLAlchemy's own
-    execution (a value that is the very object given last time is not processed again), and the row comes back as the
-    driver gives it (on SQLite a UUID as its 32 stored hex digits). No SQLAlchemy event sees the statement. Used by
-    one thread at a time."""
-
-    def __init__(self, statement: sa.ClauseElement, dialect: Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
-        assert isinstance(compiled, SQLCompiler), "a statement, not DDL"
-        self.sql = str(compiled)
-        self._positions = compiled.positiontup  # None when the driver takes named parameters
-        self._processors = {
-            name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in compiled.binds.items()
-        }
-        self._last: dict[str, tuple[object, Any]] = {}  # by bind name: the last value given and what it became
-
-    def parameters(self, values: Mapping[str, object]) -> Sequence[Any] | dict[str, Any]:
-        """`values` (by bind name) in the driver's form, in the driver's order when it takes them by position."""
-        processed = {name: self._processed(name, values[name]) for name in self._processors}
-        return processed if self._positions is None else tuple(processed[name] for name in self._positions)
-
-    def _processed(self, name: str, value: object) -> Any:
-        processor = self._processors[name]
-        if processor is None:
-            return value
-        last = self._last.get(name)
-        if last is not None and last[0] is value:
-            return last[1]
-        driver_value = processor(value)
-        self._last[name] = (value, driver_value)
-        return driver_value
-
-    def first(self, driver_connection: Any, values: Mapping[str, object]) -> Any:
-        """The first row the statement answers, or None."""
-        cursor = driver_connection.cursor()
-        try:
-            cursor.execute(self.sql, self.parameters(values))
-            return cursor.fetchone()
-        finally:
-            cursor.close()
-
-    async def first_async(self, connection: psycopg.AsyncConnection[Any], values: Mapping[str, object]) -> Any:
-        """The first row the statement answers on an asynchronous psycopg connection, or None."""
-        async with connection.cursor() as cursor:
-            await cursor.execute(self.sql, self.parameters(values))
-            return await cursor.fetchone()
 
 
 def call_after_commit(session: Session, key: Hashable, callback: Callable[[], None]) -> bool:

@@ -26,7 +26,8 @@ from starlette.concurrency import run_in_threadpool
 from runwire.auth.service import hash_token
 from runwire.chats import service as chats_service
 from runwire.chats.service import ChatAccess
-from runwire.db import Database, DriverStatement, MillisecondClock
+from runwire.db import Database, MillisecondClock
+from runwire.driver import DriverStatement
 from runwire.errors import Invalid, NotFound, Unauthorized
 from runwire.ids import parse_uuid
 from runwire.messages import service as messages_service
@@ -75,7 +76,7 @@ class ChatRead:
 
 class AccessReader:
     """The statement every chat read begins with (`chats_service.ACCESS`), sent straight to the driver
-    (`db.DriverStatement`) on connections of its own, held from the first read until `close()`, in autocommit: no
+    (`driver.DriverStatement`) on connections of its own, held from the first read until `close()`, in autocommit: no
     pool check-out, no BEGIN, no SQLAlchemy execution, and no thread: it runs on the event loop.
 
     On SQLite it is a point read of two rows by their indexes in a WAL database, which never waits for a writer and

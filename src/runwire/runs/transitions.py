@@ -7,8 +7,8 @@ a failed step fails its run, and a run that fails or is cancelled ends its unfin
 message started leaves its reply (an assistant message) in the transaction that ends it, whichever way it ends, at the
 next place of the chat's sequence.
 
-This is the executor's hot path (two transitions per step), so it speaks SQL through the session's connection, a
-handful of statements each, rather than loading ORM objects.
+This is the executor's hot path (one or two transitions per step), so it speaks SQL straight to the driver of the
+session's connection (`driver.DriverTransaction`), a handful of statements each, rather than loading ORM objects.
 """
 
 import uuid
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from runwire.chats.models import Chat
 from runwire.db import utcnow
+from runwire.driver import DriverTransaction
 from runwire.messages import service as messages_service
 from runwire.runs import replies, telemetry
 from runwire.runs.models import RunEvent, StepRun, WorkflowRun
@@ -62,7 +63,7 @@ _UPDATE_STEP = sa.update(_STEPS).where(
 )
 _HALT_STEPS = (
     sa.update(_STEPS)
-    .where(_STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.status.in_(_LIVE))
+    .where(_STEPS.c.run_id == sa.bindparam("run_key"), sa.or_(*(_STEPS.c.status == status for status in _LIVE)))
     .values(status=Status.CANCELLED.value, completed_at=sa.bindparam("now"), waiting_for=None)
 )
 _INSERT_EVENTS = sa.insert(_EVENTS)
@@ -100,8 +101,8 @@ class Moved:
 class LockedRun:
     """A run whose row (and its chat's) this transaction has locked, and the events it adds before `save`."""
 
-    # The transaction's connection, taken once: the session looks it up again, at some cost, on every call.
-    connection: sa.Connection
+    # The transaction, spoken to through its driver: this is the executor's hot path.
+    sql: DriverTransaction
     id: uuid.UUID
     status: str
     workflow_id: uuid.UUID
@@ -138,27 +139,24 @@ class LockedRun:
 def lock_run(run_id: uuid.UUID, *, session: Session) -> LockedRun | None:
     """The run, locked for this transaction (and read after the lock: a copy read before it may be out of date)."""
     session.flush()
-    connection = session.connection()
-    row = connection.execute(_LOCK_RUN_AND_CHAT, {"run_key": run_id}).one_or_none()
+    sql = DriverTransaction(session.connection())
+    row = sql.one_or_none(_LOCK_RUN_AND_CHAT, {"run_key": run_id})
     if row is None:
         return None
-    return LockedRun(
-        connection, run_id, row.status, row.workflow_id, row.last_event_seq, row.chat_id, row.chat_last_event_seq
-    )
+    return LockedRun(sql, run_id, row.status, row.workflow_id, row.last_event_seq, row.chat_id, row.chat_last_event_seq)
 
 
 def save(run: LockedRun, *, session: Session) -> None:
     """Write the run's changes and new events, and signal the events once the transaction commits."""
-    connection = run.connection
     if run.events:
         run.changes["last_event_seq"] = run.last_event_seq
-        connection.execute(_INSERT_EVENTS, run.events)
+        run.sql.execute_many(_INSERT_EVENTS, run.events)
         raise_signal(Signal.EVENTS, run.id, chat_id=run.chat_id, session=session)
     if run.events or run.touched:
-        connection.execute(_UPDATE_CHAT_SEQ, {"chat_key": run.chat_id, "last_event_seq": run.chat_last_event_seq})
+        run.sql.execute(_UPDATE_CHAT_SEQ, {"chat_key": run.chat_id, "last_event_seq": run.chat_last_event_seq})
         run.touched = False
     if run.changes:
-        connection.execute(_UPDATE_RUN, {"run_key": run.id, **run.changes})
+        run.sql.execute(_UPDATE_RUN, {"run_key": run.id, **run.changes})
     run.events, run.changes = [], {}
     # ORM copies of this run or its steps loaded earlier in the session are stale now.
     session.expire_all()
@@ -254,7 +252,7 @@ def _move_locked_step(
     session: Session,
 ) -> Moved:
     """`transition_step` on a run this transaction has locked, leaving its changes to be saved."""
-    step = run.connection.execute(_READ_STEP, {"run_key": run.id, "step_key": step_id}).one_or_none()
+    step = run.sql.one_or_none(_READ_STEP, {"run_key": run.id, "step_key": step_id})
     if step is None:
         return Moved(Outcome.MISSING, None)
     refused = judge(STEP_MOVES, step.status, target)
@@ -293,7 +291,7 @@ def _move_run(
         run.changes["started_at"] = run.now
         run.emit("run_started", {"runId": str(run.id), "workflowId": str(run.workflow_id)})
         # A re-run's reused steps were completed when it was created: its log tells so right after it starts.
-        for step_id, output in run.connection.execute(_REUSED_STEPS, {"run_key": run.id}):
+        for step_id, output in run.sql.all(_REUSED_STEPS, {"run_key": run.id}):
             run.emit("step_completed", {"stepId": step_id, "result": output})
         return
     if target is not Status.COMPLETED:
@@ -318,7 +316,8 @@ def _leave_reply(
     if target is not Status.COMPLETED:
         reply, reply_error = replies.ended_reply(target, error)
     elif reply is None:
-        last_output = run.connection.execute(_LAST_OUTPUT, {"run_key": run.id}).scalar_one_or_none()
+        last = run.sql.one_or_none(_LAST_OUTPUT, {"run_key": run.id})
+        last_output = None if last is None else last.output
         reply = replies.default_reply(last_output)
     run.chat_last_event_seq += 1
     messages_service.insert_reply(
@@ -335,7 +334,7 @@ def _leave_reply(
 def _halt_steps(run: LockedRun, *, session: Session) -> None:
     """Cancel the run's unfinished steps (never-started ones keep no start time), and have their tool calls
     stopped once this commits."""
-    run.connection.execute(_HALT_STEPS, {"run_key": run.id, "now": run.now})
+    run.sql.execute(_HALT_STEPS, {"run_key": run.id, "now": run.now})
     raise_signal(Signal.HALTED, run.id, session=session)
 
 
@@ -369,7 +368,7 @@ def _move_step(
         assert error is not None
         values["error"] = error.model_dump()
         run.emit("step_failed", {"stepId": step_id, "error": values["error"]})
-    run.connection.execute(_UPDATE_STEP, {"run_key": run.id, "step_key": step_id, **values})
+    run.sql.execute(_UPDATE_STEP, {"run_key": run.id, "step_key": step_id, **values})
 
 
 def run_steps(run_id: uuid.UUID, *, session: Session) -> list[tuple[str, str]]:

@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 from runwire.auth.service import hash_token
 from runwire.chats import service as chats_service
 from runwire.chats.service import ChatAccess
-from runwire.db import DriverStatement, utcnow
+from runwire.db import utcnow
+from runwire.driver import DriverStatement
 from runwire.fastlane import FastLane, route_to
 from tests.factories import POSTGRES_ADMIN_URL
 from tests.helpers import (
@@ -98,8 +99,8 @@ def test_messages_keep_the_contract_error_order(client: TestClient, user: dict[s
 
 
 def test_the_session_read_sends_what_sqlalchemy_would(client: TestClient, user: dict[str, Any]) -> None:
-    """The session read goes to the driver directly (`db.DriverStatement`): the SQL and the values it sends are those
-    SQLAlchemy's own execution of the statement sends, and the row answers alike."""
+    """The session read goes to the driver directly (`driver.DriverStatement`): the SQL and the values it sends are
+    those SQLAlchemy's own execution of the statement sends, and the row answers alike."""
     database = client.app.state.database  # type: ignore[attr-defined]
     chat = new_chat(client)
     token_hash = hash_token(client.cookies["runwire_session"])
