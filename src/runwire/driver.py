@@ -6,7 +6,8 @@ own execution. No SQLAlchemy event sees these statements."""
 
 import uuid
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -36,7 +37,7 @@ class DriverStatement:
         self._fixed = {name: bind.effective_value for bind, name in compiled.bind_names.items() if not bind.required}
         self._last: dict[str, tuple[object, Any]] = {}  # by bind name: the last value given and what it became
         columns = list(statement.selected_columns) if isinstance(statement, sa.Select) else []
-        self._row: Callable[..., Any] = namedtuple("Row", [column.key for column in columns])  # type: ignore[misc]
+        self._row: Callable[..., Any] = namedtuple("Row", [str(column.key) for column in columns], rename=True)  # type: ignore[misc]
         self._columns = [column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns]
 
     def parameters(self, values: Mapping[str, object]) -> Sequence[Any] | dict[str, Any]:
@@ -94,6 +95,7 @@ class DriverTransaction:
     _compiled: ClassVar[dict[tuple[int, str, tuple[str, ...]], tuple[sa.ClauseElement, DriverStatement]]] = {}
 
     def __init__(self, connection: sa.Connection) -> None:
+        self._connection = connection
         self._driver: Any = connection.connection.driver_connection
         self._dialect = connection.dialect
 
@@ -104,13 +106,38 @@ class DriverTransaction:
             found = self._compiled[key] = (statement, DriverStatement(statement, self._dialect, names))
         return found[1]
 
-    def execute(self, statement: sa.ClauseElement, values: Mapping[str, object]) -> int:
-        """Run a statement that answers no rows; the number of rows it changed."""
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """Statements sent within are sent on PostgreSQL without waiting for each one's answer (psycopg's pipeline
+        mode), and their errors are raised once the block ends, or at the first read; on SQLite, as elsewhere."""
+        if self._dialect.name != "postgresql":
+            yield
+            return
+        with self._as_sqlalchemy_raises("(the statements of a pipeline)"), self._driver.pipeline():
+            yield
+
+    @contextmanager
+    def _as_sqlalchemy_raises(self, sql: str) -> Iterator[None]:
+        """A driver's error raised as SQLAlchemy's own execution raises it (a `sa.exc.DBAPIError` of the matching
+        kind, its values hidden), with a lost connection invalidated: callers tell a transient error by that."""
+        dbapi_error = self._dialect.loaded_dbapi.Error
+        try:
+            yield
+        except dbapi_error as exc:
+            lost = self._dialect.is_disconnect(exc, self._driver, None)
+            if lost:
+                self._connection.invalidate(exc)
+            raise sa.exc.DBAPIError.instance(
+                sql, None, exc, dbapi_error, hide_parameters=True, connection_invalidated=lost, dialect=self._dialect
+            ) from exc
+
+    def execute(self, statement: sa.ClauseElement, values: Mapping[str, object]) -> None:
+        """Run a statement whose answer is not read."""
         compiled = self._statement(statement, tuple(values))
         cursor = self._driver.cursor()
         try:
-            cursor.execute(compiled.sql, compiled.parameters(values))
-            return int(cursor.rowcount)
+            with self._as_sqlalchemy_raises(compiled.sql):
+                cursor.execute(compiled.sql, compiled.parameters(values))
         finally:
             cursor.close()
 
@@ -119,7 +146,8 @@ class DriverTransaction:
         compiled = self._statement(statement, tuple(rows[0]))
         cursor = self._driver.cursor()
         try:
-            cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
+            with self._as_sqlalchemy_raises(compiled.sql):
+                cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
         finally:
             cursor.close()
 
@@ -128,8 +156,10 @@ class DriverTransaction:
         compiled = self._statement(statement, tuple(values))
         cursor = self._driver.cursor()
         try:
-            cursor.execute(compiled.sql, compiled.parameters(values))
-            return [compiled.row(row) for row in cursor.fetchall()]
+            with self._as_sqlalchemy_raises(compiled.sql):
+                cursor.execute(compiled.sql, compiled.parameters(values))
+                fetched = cursor.fetchall()
+            return [compiled.row(row) for row in fetched]
         finally:
             cursor.close()
 

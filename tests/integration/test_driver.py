@@ -121,12 +121,14 @@ def test_the_writes_send_what_sqlalchemy_sends_and_change_the_same_rows(
             session.rollback()
     with database.writing() as session:
         sql = DriverTransaction(session.connection())
-        assert sql.execute(transitions._UPDATE_STEP, writes[0][1]) == 1
-        assert sql.execute(transitions._UPDATE_STEP, {**writes[0][1], "step_key": "missing"}) == 0
-        sql.execute_many(
-            transitions._INSERT_EVENTS, [{**event, "seq": 50, "chat_seq": 50}, {**event, "seq": 51, "chat_seq": 51}]
-        )
-        assert sql.execute(transitions._HALT_STEPS, {"run_key": run_id, "now": now}) == 1
+        with sql.pipeline():
+            sql.execute(transitions._UPDATE_STEP, writes[0][1])
+            # A read within the pipeline answers after the writes sent before it.
+            assert sql.one_or_none(transitions._READ_STEP, {"run_key": run_id, "step_key": "b"}).status == "running"
+            sql.execute(transitions._UPDATE_STEP, {**writes[0][1], "step_key": "missing"})
+            events = [{**event, "seq": 50, "chat_seq": 50}, {**event, "seq": 51, "chat_seq": 51}]
+            sql.execute_many(transitions._INSERT_EVENTS, events)
+            sql.execute(transitions._HALT_STEPS, {"run_key": run_id, "now": now})
     with database.reading() as session:
         steps = dict(
             session.execute(
@@ -142,3 +144,24 @@ def test_the_writes_send_what_sqlalchemy_sends_and_change_the_same_rows(
             )
         ).all()
         assert [tuple(row) for row in data] == [(50, {"a": [1, "ü"]}), (51, {"a": [1, "ü"]})]
+
+
+def test_a_failed_statement_raises_as_sqlalchemy_raises_and_its_transaction_writes_nothing(
+    database: Database, run: tuple[Any, Any]
+) -> None:
+    run_id, chat_id = run
+    event = {"run_id": run_id, "chat_id": chat_id, "type": "note", "data": {}, "created_at": utcnow()}
+    update = {"run_key": run_id, "step_key": "b", "status": "running", "started_at": utcnow()}
+    with pytest.raises(sa.exc.IntegrityError) as raised, database.writing() as session:
+        sql = DriverTransaction(session.connection())
+        with sql.pipeline():
+            sql.execute(transitions._UPDATE_STEP, update)
+            sql.execute_many(transitions._INSERT_EVENTS, [{**event, "seq": 60, "chat_seq": 60}] * 2)
+    assert not raised.value.connection_invalidated
+    with database.reading() as session:
+        status = session.scalar(
+            sa.select(transitions._STEPS.c.status).where(
+                transitions._STEPS.c.run_id == run_id, transitions._STEPS.c.step_id == "b"
+            )
+        )
+        assert status == "pending"

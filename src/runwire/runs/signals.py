@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from runwire.db import call_after_commit
+from runwire.driver import DriverTransaction
 from runwire.runs.cancellation import RunningTasks
 from runwire.runs.notifier import RunNotifier
 
@@ -75,6 +76,9 @@ class SignalHub:
             self.notifier.notify(chat_key(chat_id))
 
 
+_NOTIFY = sa.select(sa.func.pg_notify(sa.literal(CHANNEL), sa.bindparam("payload", type_=sa.String())))
+
+
 def raise_signal(
     signal: Signal, run_id: uuid.UUID | None, *, chat_id: uuid.UUID | None = None, session: Session
 ) -> None:
@@ -85,7 +89,8 @@ def raise_signal(
     if hub is not None and not call_after_commit(session, key, lambda: hub.deliver(signal, run_text, chat_text)):
         return
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.select(sa.func.pg_notify(CHANNEL, f"{signal.value}:{run_text}:{chat_text}")))
+        payload = f"{signal.value}:{run_text}:{chat_text}"
+        DriverTransaction(session.connection()).execute(_NOTIFY, {"payload": payload})
 
 
 def _parse(payload: str) -> tuple[Signal, str, str] | None:

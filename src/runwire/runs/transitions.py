@@ -99,7 +99,8 @@ class Moved:
 
 @dataclass
 class LockedRun:
-    """A run whose row (and its chat's) this transaction has locked, and the events it adds before `save`."""
+    """A run whose row (and its chat's) this transaction has locked, and the writes to its steps and the events it
+    adds before `save`."""
 
     # The transaction, spoken to through its driver: this is the executor's hot path.
     sql: DriverTransaction
@@ -112,6 +113,8 @@ class LockedRun:
     now: datetime = field(default_factory=utcnow)
     changes: dict[str, Any] = field(default_factory=dict)
     events: list[dict[str, Any]] = field(default_factory=list)
+    # The writes to the run's steps, in order: `save` sends them with the run's, all at once.
+    step_writes: list[tuple[sa.ClauseElement, dict[str, Any]]] = field(default_factory=list)
     touched: bool = False
 
     def touch(self) -> None:
@@ -147,17 +150,21 @@ def lock_run(run_id: uuid.UUID, *, session: Session) -> LockedRun | None:
 
 
 def save(run: LockedRun, *, session: Session) -> None:
-    """Write the run's changes and new events, and signal the events once the transaction commits."""
-    if run.events:
-        run.changes["last_event_seq"] = run.last_event_seq
-        run.sql.execute_many(_INSERT_EVENTS, run.events)
-        raise_signal(Signal.EVENTS, run.id, chat_id=run.chat_id, session=session)
-    if run.events or run.touched:
-        run.sql.execute(_UPDATE_CHAT_SEQ, {"chat_key": run.chat_id, "last_event_seq": run.chat_last_event_seq})
-        run.touched = False
-    if run.changes:
-        run.sql.execute(_UPDATE_RUN, {"run_key": run.id, **run.changes})
-    run.events, run.changes = [], {}
+    """Write the run's step writes, changes and new events (on PostgreSQL in one round trip), and signal the events
+    once the transaction commits."""
+    with run.sql.pipeline():
+        for statement, values in run.step_writes:
+            run.sql.execute(statement, values)
+        if run.events:
+            run.changes["last_event_seq"] = run.last_event_seq
+            run.sql.execute_many(_INSERT_EVENTS, run.events)
+            raise_signal(Signal.EVENTS, run.id, chat_id=run.chat_id, session=session)
+        if run.events or run.touched:
+            run.sql.execute(_UPDATE_CHAT_SEQ, {"chat_key": run.chat_id, "last_event_seq": run.chat_last_event_seq})
+            run.touched = False
+        if run.changes:
+            run.sql.execute(_UPDATE_RUN, {"run_key": run.id, **run.changes})
+    run.step_writes, run.events, run.changes = [], [], {}
     # ORM copies of this run or its steps loaded earlier in the session are stale now.
     session.expire_all()
 
@@ -334,7 +341,7 @@ def _leave_reply(
 def _halt_steps(run: LockedRun, *, session: Session) -> None:
     """Cancel the run's unfinished steps (never-started ones keep no start time), and have their tool calls
     stopped once this commits."""
-    run.sql.execute(_HALT_STEPS, {"run_key": run.id, "now": run.now})
+    run.step_writes.append((_HALT_STEPS, {"run_key": run.id, "now": run.now}))
     raise_signal(Signal.HALTED, run.id, session=session)
 
 
@@ -368,7 +375,7 @@ def _move_step(
         assert error is not None
         values["error"] = error.model_dump()
         run.emit("step_failed", {"stepId": step_id, "error": values["error"]})
-    run.sql.execute(_UPDATE_STEP, {"run_key": run.id, "step_key": step_id, **values})
+    run.step_writes.append((_UPDATE_STEP, {"run_key": run.id, "step_key": step_id, **values}))
 
 
 def run_steps(run_id: uuid.UUID, *, session: Session) -> list[tuple[str, str]]:
