@@ -41,7 +41,6 @@ from bench.loadgen import Load, drive, generator_name, split_cores
 from bench.report import Figure, print_table
 from bench.seeding import request_runs, template_steps, wait_until_ended
 from bench.statements import first_word, statements_per_request
-from runwire.runs.dbos_adapter import AFTER_WAKE_SECONDS
 
 CONNECTIONS = 16
 SEED_RUNS = 50
@@ -287,8 +286,8 @@ def bench_postgres(tmp: Path, scale: Scale, database_url: str) -> SideBySide:
 
 def idle_cpu_share(server: Server, seconds: float) -> float:
     """The share of one core the server's process used while nothing asked anything of it: from a second after the
-    looks at the run queue that follow the last run's end (`AFTER_WAKE_SECONDS`)."""
-    time.sleep(sum(AFTER_WAKE_SECONDS) + 1.0)
+    last request, once the look at the run queue that the last run's end woke is over."""
+    time.sleep(1.0)
     began, used = time.monotonic(), cpu_seconds(server.pid)
     time.sleep(seconds)
     return (cpu_seconds(server.pid) - used) / (time.monotonic() - began)
