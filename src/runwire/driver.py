@@ -43,9 +43,7 @@ class DriverStatement:
     def parameters(self, values: Mapping[str, object]) -> Sequence[Any] | dict[str, Any]:
         """`values` (by bind name) in the driver's form, in the driver's order when it takes them by position."""
         processed = {
-            name: self._processed(
-                name, values[name] if name in values or name not in self._fixed else self._fixed[name]
-            )
+            name: self._processed(name, values[name] if name in values else self._fixed[name])
             for name in self._processors
         }
         return processed if self._positions is None else tuple(processed[name] for name in self._positions)

@@ -339,8 +339,8 @@ def _leave_reply(
 
 
 def _halt_steps(run: LockedRun, *, session: Session) -> None:
-    """Cancel the run's unfinished steps (never-started ones keep no start time), and have their tool calls
-    stopped once this commits."""
+    """Cancel the run's unfinished steps (never-started ones keep no start time) with the run's `save`, and have
+    their tool calls stopped once this commits."""
     run.step_writes.append((_HALT_STEPS, {"run_key": run.id, "now": run.now}))
     raise_signal(Signal.HALTED, run.id, session=session)
 
@@ -357,7 +357,7 @@ def _move_step(
     inputs: dict[str, Any] | None,
     session: Session,
 ) -> None:
-    """Write the move of a step that has made `attempts` attempts so far, and its event."""
+    """The move of a step that has made `attempts` attempts so far, and its event, written with the run's `save`."""
     values: dict[str, Any] = {"status": target.value}
     if target is Status.RUNNING:
         values["started_at"] = run.now
