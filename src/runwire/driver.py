@@ -129,37 +129,34 @@ class DriverTransaction:
                 sql, None, exc, dbapi_error, hide_parameters=True, connection_invalidated=lost, dialect=self._dialect
             ) from exc
 
+    @contextmanager
+    def _cursor(self, sql: str) -> Iterator[Any]:
+        """A cursor of the driver's connection for `sql`, closed after the block, its errors raised as SQLAlchemy's."""
+        cursor = self._driver.cursor()
+        try:
+            with self._as_sqlalchemy_raises(sql):
+                yield cursor
+        finally:
+            cursor.close()
+
     def execute(self, statement: sa.ClauseElement, values: Mapping[str, object]) -> None:
         """Run a statement whose answer is not read."""
         compiled = self._statement(statement, tuple(values))
-        cursor = self._driver.cursor()
-        try:
-            with self._as_sqlalchemy_raises(compiled.sql):
-                cursor.execute(compiled.sql, compiled.parameters(values))
-        finally:
-            cursor.close()
+        with self._cursor(compiled.sql) as cursor:
+            cursor.execute(compiled.sql, compiled.parameters(values))
 
     def execute_many(self, statement: sa.ClauseElement, rows: Sequence[Mapping[str, object]]) -> None:
         """Run a statement once for each of `rows`, which all name the same parameters."""
         compiled = self._statement(statement, tuple(rows[0]))
-        cursor = self._driver.cursor()
-        try:
-            with self._as_sqlalchemy_raises(compiled.sql):
-                cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
-        finally:
-            cursor.close()
+        with self._cursor(compiled.sql) as cursor:
+            cursor.executemany(compiled.sql, [compiled.parameters(row) for row in rows])
 
     def all(self, statement: sa.ClauseElement, values: Mapping[str, object]) -> list[Any]:
         """The rows the statement answers, each with its columns by name."""
         compiled = self._statement(statement, tuple(values))
-        cursor = self._driver.cursor()
-        try:
-            with self._as_sqlalchemy_raises(compiled.sql):
-                cursor.execute(compiled.sql, compiled.parameters(values))
-                fetched = cursor.fetchall()
-            return [compiled.row(row) for row in fetched]
-        finally:
-            cursor.close()
+        with self._cursor(compiled.sql) as cursor:
+            cursor.execute(compiled.sql, compiled.parameters(values))
+            return [compiled.row(row) for row in cursor.fetchall()]
 
     def one_or_none(self, statement: sa.ClauseElement, values: Mapping[str, object]) -> Any:
         """The one row the statement answers, or None; more than one is an error."""
