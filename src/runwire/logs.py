@@ -9,12 +9,13 @@ id, step id, tool id, attempt and executor id, so that every line written while 
 thread or task started there inherits them) and one `grep` of a run id or request id finds its whole story.
 """
 
+import asyncio
 import contextlib
 import contextvars
 import logging
-import math
 import re
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -90,7 +91,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         # `extra` lands in the record's attributes.
-        line = _line(record.created, record.levelname, record.name, record.getMessage(), record.__dict__)
+        line = _line(record.created, record.levelname, record.name, redact(record.getMessage()), record.__dict__)
         if record.exc_info and record.exc_info[1] is not None:
             error = record.exc_info[1]
             line["exception"] = {"type": type(error).__qualname__, "message": redact(str(error))}
@@ -104,11 +105,12 @@ def _text(line: dict[str, object]) -> str:
 
 
 def _line(created: float, level: str, logger: str, message: str, given: Mapping[str, object]) -> dict[str, object]:
+    """The line of a message already redacted."""
     line: dict[str, object] = {
         "time": _clock_text(created),
         "level": level.lower(),
         "logger": logger,
-        "message": redact(message),
+        "message": message,
     }
     context = _CONTEXT.get()
     for field in _FIELDS:
@@ -125,21 +127,20 @@ _second_text: tuple[int, str] = (0, "")
 def _clock_text(created: float) -> str:
     """`created` as an ISO 8601 time to the millisecond, in UTC; the text of the second made once a second."""
     global _second_text
-    fraction, whole = math.modf(created)
-    second, microsecond = divmod(int(whole) * 1_000_000 + round(fraction * 1_000_000), 1_000_000)  # as datetime
+    second, millisecond = divmod(int(created * 1000), 1000)
     if _second_text[0] != second:
-        _second_text = (second, datetime.fromtimestamp(second, UTC).isoformat())
-    text = _second_text[1]
-    return f"{text[:19]}.{microsecond // 1000:03d}{text[19:]}"
+        text = datetime.fromtimestamp(second, UTC).isoformat()
+        _second_text = (second, f"{text[:19]}.%03d{text[19:]}")
+    return _second_text[1] % millisecond
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler `configure_logging` installs, and replaces when called again (other handlers stay)."""
 
-    def write_line(self, line: str) -> None:
+    def write_lines(self, lines: list[str]) -> None:
         self.acquire()
         try:
-            self.stream.write(line + self.terminator)
+            self.stream.write("".join(line + self.terminator for line in lines))
             self.flush()
         finally:
             self.release()
@@ -149,10 +150,16 @@ class AccessLog:
     """The line each request leaves in the `runwire.access` log. When it would go only to the handler that
     `configure_logging` installed, it is written to that handler's stream directly: the very line the handler would
     write, without the record, the look-ups and the layers of the logging machinery, which cost a cheap request a
-    tenth of its time. Otherwise (another handler, a filter: a test capturing the log, say) it is logged as usual."""
+    tenth of its time. Otherwise (another handler, a filter: a test capturing the log, say) it is logged as usual.
+
+    Written directly, the lines of the requests an event loop's turn answers go out together at the start of its next
+    turn: one write for all of them instead of one each. A line keeps the time it was made at. (A worker's own small
+    server answers on a loop in another thread: the lines wait under a lock.)"""
 
     def __init__(self) -> None:
         self.logger = logging.getLogger("runwire.access")
+        self._pending: list[str] = []
+        self._pending_lock = threading.Lock()
 
     def write(self, fields: dict[str, object]) -> None:
         if not self.logger.isEnabledFor(logging.INFO):
@@ -161,8 +168,23 @@ class AccessLog:
         if handler is None:
             self.logger.info("request", extra=fields)
         else:
-            line = _line(time.time(), "INFO", self.logger.name, "request", fields)
-            handler.write_line(_text(line))
+            line = _text(_line(time.time(), "INFO", self.logger.name, "request", fields))
+            with self._pending_lock:
+                self._pending.append(line)
+                first = len(self._pending) == 1
+            if first:
+                self._flush_soon(handler)
+
+    def _flush_soon(self, handler: "_StderrHandler") -> None:
+        try:
+            asyncio.get_running_loop().call_soon(self._flush, handler)
+        except RuntimeError:  # no event loop in this thread: at once
+            self._flush(handler)
+
+    def _flush(self, handler: "_StderrHandler") -> None:
+        with self._pending_lock:
+            lines, self._pending = self._pending, []
+        handler.write_lines(lines)
 
     def _sole_handler(self) -> "_StderrHandler | None":
         logger, parent = self.logger, self.logger.parent

@@ -1,6 +1,8 @@
 """The access line written straight to the handler `configure_logging` installs is the line the logging machinery
 would have written through that handler; with a filter or another handler, the line goes through the machinery."""
 
+import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -14,15 +16,25 @@ from runwire.logs import AccessLog, configure_logging, log_context
 FIELDS: dict[str, object] = {"request_id": "r1", "method": "GET", "path": "/api/x", "status": 200, "duration_ms": 1.5}
 
 
+class CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
 @pytest.fixture
-def stream() -> Iterator[io.StringIO]:
+def stream() -> Iterator[CountingStream]:
     runwire = logging.getLogger("runwire")
     kept = (runwire.handlers[:], runwire.level, runwire.propagate)
     runwire.handlers[:] = []
     configure_logging("INFO")
     (handler,) = runwire.handlers
     assert isinstance(handler, logging.StreamHandler)
-    written = io.StringIO()
+    written = CountingStream()
     handler.setStream(written)
     try:
         yield written
@@ -30,13 +42,26 @@ def stream() -> Iterator[io.StringIO]:
         runwire.handlers[:], runwire.level, runwire.propagate = kept
 
 
+@contextlib.contextmanager
+def installed_handler_alone() -> Iterator[None]:
+    """Without the handlers pytest adds to every logger that does not propagate while a test runs."""
+    runwire = logging.getLogger("runwire")
+    kept = runwire.handlers[:]
+    runwire.handlers[:] = [handler for handler in kept if type(handler).__name__ == "_StderrHandler"]
+    try:
+        yield
+    finally:
+        runwire.handlers[:] = kept
+
+
 def lines(stream: io.StringIO) -> list[dict[str, object]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
-def test_the_direct_line_is_the_handlers_line(stream: io.StringIO) -> None:
+def test_the_direct_line_is_the_handlers_line(stream: CountingStream) -> None:
     access = AccessLog()
-    with log_context(run_id="run-1", request_id="from-context"):
+    with installed_handler_alone(), log_context(run_id="run-1", request_id="from-context"):
+        assert access._sole_handler() is not None  # so the next line is written directly
         access.write(FIELDS)
         logging.getLogger("runwire.access").info("request", extra=FIELDS)
     direct, through_logging = lines(stream)
@@ -56,7 +81,7 @@ def test_the_direct_line_is_the_handlers_line(stream: io.StringIO) -> None:
     )
 
 
-def test_with_a_filter_the_line_goes_through_logging(stream: io.StringIO) -> None:
+def test_with_a_filter_the_line_goes_through_logging(stream: CountingStream) -> None:
     access, logger = AccessLog(), logging.getLogger("runwire.access")
     seen: list[logging.LogRecord] = []
 
@@ -75,3 +100,21 @@ def test_with_a_filter_the_line_goes_through_logging(stream: io.StringIO) -> Non
     logging.getLogger("runwire").setLevel("WARNING")
     access.write(FIELDS)
     assert len(lines(stream)) == 1
+
+
+def test_the_lines_of_one_loop_turn_go_out_together_at_the_next(stream: CountingStream) -> None:
+    access = AccessLog()
+
+    async def answer_three() -> str:
+        for request_id in ("r1", "r2", "r3"):
+            access.write({**FIELDS, "request_id": request_id})
+        within_the_turn = stream.getvalue()
+        await asyncio.sleep(0)  # the loop's next turn
+        return within_the_turn
+
+    with installed_handler_alone():
+        assert asyncio.run(answer_three()) == ""
+        assert [line["request_id"] for line in lines(stream)] == ["r1", "r2", "r3"]
+        assert stream.writes == 1
+        access.write(FIELDS)  # no loop running in this thread: at once
+    assert [line["request_id"] for line in lines(stream)] == ["r1", "r2", "r3", "r1"]
