@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import cookie_parser
 
 from runwire.auth import service as auth_service
 from runwire.auth.passwords import Passwords
@@ -34,6 +35,7 @@ from runwire.workflows import service as workflows_service
 from runwire.workflows.models import Workflow
 
 SESSION_COOKIE = "runwire_session"
+_SESSION_COOKIE_BYTES = SESSION_COOKIE.encode()
 PUBLIC_PATHS = frozenset({"/api/liveness", "/api/readiness", "/api/auth/sign-up/email", "/api/auth/sign-in/email"})
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -91,6 +93,19 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 PasswordsDep = Annotated[Passwords, Depends(get_passwords)]
 SessionDep = Annotated[Session, Depends(db_session, scope="function")]
+
+
+def chat_read_headers(request: Request) -> tuple[str | None, str | None]:
+    """What a chat read on the fast path takes from its headers, in one pass over them: the session token (as
+    `request.cookies` has it: from every Cookie header, the last one naming it winning) and the If-None-Match."""
+    token = if_none_match = None
+    for name, value in request.scope["headers"]:
+        if name == b"cookie":
+            if _SESSION_COOKIE_BYTES in value:
+                token = cookie_parser(value.decode("latin-1")).get(SESSION_COOKIE, token)
+        elif name == b"if-none-match" and if_none_match is None:
+            if_none_match = value.decode("latin-1")
+    return token, if_none_match
 
 
 def current_auth(request: Request, session: SessionDep) -> Authenticated:

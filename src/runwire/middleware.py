@@ -24,9 +24,25 @@ _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _REQUEST_IDS = random.Random()
 
 
-def _request_id(headers: Headers) -> str:
-    offered = headers.get("x-request-id")
-    return offered if offered and _CLIENT_REQUEST_ID.match(offered) else f"{_REQUEST_IDS.getrandbits(128):032x}"
+def _request_id(offered: bytes | None) -> str:
+    if offered is not None:
+        text = offered.decode("latin-1")
+        if _CLIENT_REQUEST_ID.match(text):
+            return text
+    return f"{_REQUEST_IDS.getrandbits(128):032x}"
+
+
+def _read_headers(scope: Scope) -> tuple[bytes | None, bool]:
+    """The client's X-Request-ID (its first) and whether the request has a Transfer-Encoding, in one pass over the
+    headers (ASGI servers give their names in lower case)."""
+    offered, chunked = None, False
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            if offered is None:
+                offered = value
+        elif name == b"transfer-encoding":
+            chunked = True
+    return offered, chunked
 
 
 def _has_body(headers: Headers) -> bool:
@@ -48,9 +64,9 @@ class RequestMiddleware:
         self.max_body_bytes = max_body_bytes
         self.lane = lane
 
-    def _refusal(self, method: str, headers: Headers) -> tuple[int, str] | None:
-        if method not in WRITE_METHODS:
-            return None
+    def _refusal(self, scope: Scope) -> tuple[int, str] | None:
+        """Why a write is refused before any work, if it is."""
+        headers = Headers(scope=scope)
         origin = headers.get("origin")
         if origin is not None and origin.rstrip("/") not in self.allowed_origins:
             return 403, f"Requests from origin {origin} may not change anything here."
@@ -90,8 +106,8 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        headers = Headers(scope=scope)
-        request_id = _request_id(headers)
+        offered_id, chunked = _read_headers(scope)
+        request_id = _request_id(offered_id)
         scope.setdefault("state", {})["request_id"] = request_id
         set_log_context(request_id=request_id)  # this request's task (and its threads) only
         response = {"status": 500, "started": False}
@@ -103,8 +119,8 @@ class RequestMiddleware:
             await send(message)
 
         try:
-            refusal = self._refusal(scope["method"], headers)
-            if refusal is None and "transfer-encoding" in headers:
+            refusal = self._refusal(scope) if scope["method"] in WRITE_METHODS else None
+            if refusal is None and chunked:
                 buffered = await self._buffered(receive)
                 if buffered is None:
                     refusal = 413, self._too_large

@@ -77,9 +77,24 @@ class ConditionalAnswer(Protocol):
     def etag(self) -> str: ...
 
 
+class _ConditionalJson(Response):
+    """The answer `conditional_json` makes, its headers written out as they go on the wire (what `Response` would
+    make of them, without working them out for each request)."""
+
+    def __init__(self, answer: ConditionalAnswer) -> None:
+        self.background = None
+        tagged = [(b"etag", answer.etag.encode("latin-1")), _NO_CACHE]
+        if answer.body is None:
+            self.status_code, self.body, self.raw_headers = 304, b"", tagged
+        else:
+            self.status_code, self.body = 200, answer.body
+            self.raw_headers = [*tagged, (b"content-length", b"%d" % len(answer.body)), _JSON]
+
+
+_NO_CACHE = (b"cache-control", b"private, no-cache")
+_JSON = (b"content-type", b"application/json")
+
+
 def conditional_json(answer: ConditionalAnswer) -> Response:
     """A read on the fast path answered as JSON with its ETag, or 304 when the client's copy is current."""
-    headers = {"ETag": answer.etag, "Cache-Control": "private, no-cache"}
-    if answer.body is None:
-        return Response(status_code=304, headers=headers)
-    return Response(answer.body, media_type="application/json", headers=headers)
+    return _ConditionalJson(answer)

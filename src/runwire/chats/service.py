@@ -2,8 +2,7 @@
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -53,8 +52,7 @@ def list_chats(
     return chats, encode_newest_first(chats[-1].created_at, chats[-1].id)
 
 
-@dataclass(frozen=True)
-class ChatAccess:
+class ChatAccess(NamedTuple):  # a tuple: one is made on every chat read
     """A session's user and, when the chat exists, whether the user owns it, whether it is deleted, and its version."""
 
     stored_user_id: str | uuid.UUID  # as the driver gives it: on SQLite its 32 stored hex digits

@@ -4,13 +4,13 @@ from fastapi import Request, Response
 from sse_starlette import EventSourceResponse
 
 from runwire.deps import (
-    SESSION_COOKIE,
     CurrentAuth,
     OwnedChat,
     ReadQuota,
     ResumeFrom,
     SessionDep,
     StartWorkQuota,
+    chat_read_headers,
     checked_body,
     get_database,
 )
@@ -54,7 +54,7 @@ async def list_messages(
 ) -> Response:
     """On the chat reads' fast path (`chat_list`), like the run list."""
     reader: ChatListReader = request.app.state.chat_list
-    token, if_none_match = request.cookies.get(SESSION_COOKIE), request.headers.get("if-none-match")
+    token, if_none_match = chat_read_headers(request)
     page = MessagePage(descending=order == "desc", limit=limit, cursor=cursor)
     return conditional_json(await reader.read_messages(token, chatId, page, if_none_match))
 

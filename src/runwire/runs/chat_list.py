@@ -11,12 +11,13 @@ process (each with its own cache) stays exact.
 """
 
 import asyncio
+import functools
 import hashlib
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import psycopg
@@ -59,14 +60,12 @@ class MessagePage:
     cursor: str | None
 
 
-@dataclass(frozen=True)
-class ListAnswer:
+class ListAnswer(NamedTuple):
     body: bytes | None  # None: not modified
     etag: str
 
 
-@dataclass(frozen=True)
-class ChatRead:
+class ChatRead(NamedTuple):
     """What one read of a chat asks for beyond the chat (`key`), and how to build its body once the caller may see
     the chat: the body, and the chat version its data was read at when known (else the version read first)."""
 
@@ -160,7 +159,9 @@ class ChatListReader:
         """The chat's run list."""
 
         def prepare(chat_id: uuid.UUID) -> ChatRead:
-            run_filter = _run_filter(request)
+            run_filter = _run_filter(
+                request.status, request.workflow_id, request.descending, request.limit, request.cursor
+            )
 
             def build() -> tuple[bytes, int | None]:
                 with self.database.statements() as connection:
@@ -220,10 +221,7 @@ class ChatListReader:
         chat id, then whatever `prepare` parses), then 404 and 403; then 304, a cached body, or a new one."""
         if not token:
             raise Unauthorized("A valid session is required.")
-        try:
-            chat_id: uuid.UUID | None = parse_uuid(chat_text, "chatId")
-        except Invalid:
-            chat_id = None  # a 400, once the session is known to be good
+        chat_id = _chat_id(chat_text)
         access = await self.access.read(hash_token(token), chat_id)
         if access is None:
             raise Unauthorized("A valid session is required.")
@@ -249,19 +247,40 @@ class ChatListReader:
         return ListAnswer(body, _etag(version, filter_key))
 
 
-def _run_filter(request: ListRequest) -> listing.RunFilter:
+# What the reads parse and derive from their requests, kept for the requests that repeat them (a chat's clients poll
+# the same reads): pure functions of their arguments, each bounded; what fails to parse raises and is not kept.
+_KEPT = 1024
+
+
+@functools.lru_cache(maxsize=_KEPT)
+def _run_filter(
+    status: str | None, workflow_id: str | None, descending: bool, limit: int | None, cursor: str | None
+) -> listing.RunFilter:
     return listing.RunFilter(
-        statuses=listing.parse_statuses(request.status),
-        workflow_id=parse_uuid(request.workflow_id, "workflowId") if request.workflow_id is not None else None,
-        descending=request.descending,
-        limit=request.limit,
-        after=decode_sequence(request.cursor) if request.cursor is not None else None,
+        statuses=listing.parse_statuses(status),
+        workflow_id=parse_uuid(workflow_id, "workflowId") if workflow_id is not None else None,
+        descending=descending,
+        limit=limit,
+        after=decode_sequence(cursor) if cursor is not None else None,
     )
 
 
+@functools.lru_cache(maxsize=_KEPT)
+def _chat_id(text: str) -> uuid.UUID | None:
+    """The chat id `text` names; None when it is not a UUID (a 400 once the session is known to be good)."""
+    try:
+        return parse_uuid(text, "chatId")
+    except Invalid:
+        return None
+
+
+@functools.lru_cache(maxsize=_KEPT)
+def _filter_digest(filter_key: str) -> str:
+    return hashlib.blake2b(filter_key.encode(), digest_size=6).hexdigest()
+
+
 def _etag(version: int, filter_key: str) -> str:
-    digest = hashlib.blake2b(filter_key.encode(), digest_size=6).hexdigest()
-    return f'"{version}-{digest}"'
+    return f'"{version}-{_filter_digest(filter_key)}"'
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:

@@ -6,6 +6,7 @@ dicts, with no per-object validation on the way out (the shapes are pinned by `s
 by the tests).
 """
 
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -81,7 +82,7 @@ class RunFilter:
     # The place of the last run of the page before, from its cursor.
     after: int | None = None
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """What tells this filter's pages apart from another's, as a short text."""
         statuses = ",".join(sorted(self.statuses)) if self.statuses is not None else "*"

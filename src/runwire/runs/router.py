@@ -7,7 +7,6 @@ from pydantic import AwareDatetime
 from sse_starlette import EventSourceResponse
 
 from runwire.deps import (
-    SESSION_COOKIE,
     CurrentAuth,
     LastEventId,
     OwnedChat,
@@ -16,6 +15,7 @@ from runwire.deps import (
     SessionDep,
     StartWorkQuota,
     WriteQuota,
+    chat_read_headers,
     checked_body,
     get_database,
 )
@@ -62,15 +62,16 @@ async def list_runs(
     cursor: str | None = None,
 ) -> Response:
     """The seed endpoint, on its fast path (`chat_list`); without a query string, also on the fast lane (`main.py`)."""
+    token, if_none_match = chat_read_headers(request)
     wanted = ListRequest(
-        token=request.cookies.get(SESSION_COOKIE),
+        token=token,
         chat_id=chatId,
         status=status,
         workflow_id=workflow_id,
         descending=order == "desc",
         limit=limit,
         cursor=cursor,
-        if_none_match=request.headers.get("if-none-match"),
+        if_none_match=if_none_match,
     )
     reader: ChatListReader = request.app.state.chat_list
     return conditional_json(await reader.read(wanted))
@@ -113,7 +114,7 @@ def create_run(
 async def get_run(request: Request, chatId: str, workflowRunId: str) -> Response:
     """On the chat reads' fast path (`chat_list`), like the list."""
     reader: ChatListReader = request.app.state.chat_list
-    token, if_none_match = request.cookies.get(SESSION_COOKIE), request.headers.get("if-none-match")
+    token, if_none_match = chat_read_headers(request)
     return conditional_json(await reader.read_run(token, chatId, workflowRunId, if_none_match))
 
 
