@@ -8,11 +8,13 @@ blocks close it as the cancellation passes through). The API key is never writte
 carry it have it masked.
 """
 
+import asyncio
+import importlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal
 
-import openai
 import orjson
 from pydantic import Field
 
@@ -21,7 +23,23 @@ from runwire.config import Settings
 from runwire.tools.base import Tool, ToolContext, ToolError, ToolInputs, ToolOffer
 from runwire.tools.tls import client_tls_context
 
+if TYPE_CHECKING:
+    import openai
+
 CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+class _Sdk:
+    """The openai package, imported on a thread at its first use: a process that never calls a model is spared about
+    a third of its start-up, and the event loop is never held up by the import."""
+
+    module: ModuleType | None = None
+
+    @classmethod
+    async def load(cls) -> ModuleType:
+        if cls.module is None:
+            cls.module = await asyncio.to_thread(importlib.import_module, "openai")
+        return cls.module
 
 
 class LlmInputs(ToolInputs):
@@ -90,6 +108,7 @@ class LlmTool(Tool[LlmInputs]):
         if inputs.include_chat:
             messages += await ctx.chat_history()
         messages.append({"role": "user", "content": inputs.prompt})
+        openai = await _Sdk.load()
         timeout = openai.Timeout(settings.llm_read_timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS)
         try:
             async with openai.AsyncOpenAI(
@@ -121,7 +140,7 @@ class LlmTool(Tool[LlmInputs]):
 class _Conversation:
     def __init__(
         self,
-        client: openai.AsyncOpenAI,
+        client: "openai.AsyncOpenAI",
         inputs: LlmInputs,
         ctx: ToolContext,
         offers: list[ToolOffer],
@@ -298,7 +317,7 @@ class _Conversation:
         return output
 
 
-def _error_text(error: openai.APIStatusError) -> str:
+def _error_text(error: "openai.APIStatusError") -> str:
     body = error.body
     if isinstance(body, dict):
         message = body.get("message") or (body.get("error") or {}).get("message")
