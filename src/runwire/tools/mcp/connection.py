@@ -93,6 +93,11 @@ class ServerConnection:
             return None  # a restarting server: a call waits for it
         return self.reason
 
+    @property
+    def status_reason(self) -> str | None:
+        """Why the server is not ready; None when it is."""
+        return None if self.state is State.READY else self.reason
+
     def tool_named(self, name: str) -> McpTool | None:
         return (self.tools or {}).get(name)
 

@@ -9,14 +9,17 @@ import logging
 import threading
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
-
-from mcp import types
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runwire.tools.base import Tool, ToolError
 from runwire.tools.mcp.config import ToolsConfig
-from runwire.tools.mcp.connection import ServerConnection, State
-from runwire.tools.mcp.tool import Caller, McpStandIn, Progress
+
+# The mcp SDK (about a tenth of a process's start-up) is imported by a process with servers only: see `_connections`.
+if TYPE_CHECKING:
+    from mcp import types
+
+    from runwire.tools.mcp.connection import ServerConnection
+    from runwire.tools.mcp.tool import Caller, Progress
 
 log = logging.getLogger("runwire.mcp")
 
@@ -32,10 +35,15 @@ class McpServers:
     def __init__(self, config: ToolsConfig, refresh_stamp: Path | None = None) -> None:
         self.config = config
         self.refresh_stamp = refresh_stamp
-        self.connections = {server.name: ServerConnection(server, self._caller) for server in config.servers}
+        self.connections = self._connections(config) if config.servers else {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._tasks: list[asyncio.Task[None]] = []
+
+    def _connections(self, config: ToolsConfig) -> "dict[str, ServerConnection]":
+        from runwire.tools.mcp.connection import ServerConnection
+
+        return {server.name: ServerConnection(server, self._caller) for server in config.servers}
 
     def start(self) -> None:
         """Connect to every server in the background."""
@@ -95,11 +103,13 @@ class McpServers:
         connection = self.connections.get(server)
         if connection is None or not dot or not name:
             return None
+        from runwire.tools.mcp.tool import McpStandIn  # imported with the connection (`_connections`)
+
         return connection.tool_named(name) or McpStandIn(connection, name, lambda: self._wait_ready(connection))
 
     def status(self) -> list[tuple[str, str, str | None]]:
         """(server, state, reason) for each server."""
-        return [(c.name, c.state, None if c.state is State.READY else c.reason) for c in self.connections.values()]
+        return [(c.name, c.state, c.status_reason) for c in self.connections.values()]
 
     # Crossing from the caller's loop to the tools loop
 
@@ -110,14 +120,14 @@ class McpServers:
             raise ToolError("tool_unavailable", "This process's MCP sessions are closed.")
         return asyncio.run_coroutine_threadsafe(coroutine, loop)
 
-    def _caller(self, connection: ServerConnection) -> Caller:
-        async def call(tool_name: str, arguments: dict[str, Any], progress: Progress) -> types.CallToolResult:
+    def _caller(self, connection: "ServerConnection") -> "Caller":
+        async def call(tool_name: str, arguments: dict[str, Any], progress: "Progress") -> "types.CallToolResult":
             # Cancelling this await cancels the call's task on the tools loop, which tells the server.
             return await asyncio.wrap_future(self._submit(connection.call(tool_name, arguments, progress)))
 
         return call
 
-    async def _wait_ready(self, connection: ServerConnection) -> None:
+    async def _wait_ready(self, connection: "ServerConnection") -> None:
         await asyncio.wrap_future(self._submit(connection.wait_ready()))
 
     # On the tools loop
