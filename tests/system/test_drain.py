@@ -30,6 +30,7 @@ pytestmark = pytest.mark.slow  # starts `runwire` subprocesses
 TOKEN = "drain-metrics-token"
 GRACE = 20
 STEP_PAST_THE_SIGNAL = 8
+QUEUE_POLL_SECONDS = 60
 
 
 def workflow_steps(hit_counter: HitCounter, seconds: float) -> list[dict[str, Any]]:
@@ -228,6 +229,8 @@ def cluster(tmp_path: Path, postgres_url: str) -> Iterator[dict[str, Any]]:
         "RUNWIRE_TOOL_ALLOWED_HOSTS": "127.0.0.1",
         "RUNWIRE_SHUTDOWN_GRACE_SECONDS": str(GRACE),
         "RUNWIRE_METRICS_TOKEN": TOKEN,
+        # Nothing here waits for a look at the queue on its timer: every run starts because a worker was woken.
+        "RUNWIRE_QUEUE_POLL_SECONDS": str(QUEUE_POLL_SECONDS),
     }
     api = Server(tmp_path / "api", tmp_path / "api.log", env, "--no-executor")
     w1_port = free_port()
@@ -280,3 +283,27 @@ def test_on_postgresql_a_draining_worker_hands_its_run_to_another_and_the_api_en
     status, seconds = terminate(api)
     live.join(5)
     assert status == 0 and seconds < GRACE / 2, (status, seconds, api.log_path.read_text())
+
+
+def test_on_postgresql_the_chats_next_run_starts_on_another_worker_once_a_draining_worker_ends_a_run(
+    cluster: dict[str, Any],
+) -> None:
+    api, workers = cluster["api"], (cluster["w1"], cluster["w2"])
+    for process in (api, *workers):
+        process.start()
+    client = signed_in(api)
+    path = start(client, [{"id": "wait", "toolId": "delay", "inputs": {"seconds": 5}}])
+    wait_until_step_runs(client, path, 0)
+    run_id = path.rsplit("/", 1)[1]
+    (draining,) = [worker for worker in workers if run_id in worker.log_path.read_text()]
+    runs_path, workflow_id = path.rsplit("/", 1)[0], client.get(path).json()["data"]["workflowId"]
+    queued = client.post(runs_path, json={"workflowId": workflow_id})
+    assert queued.status_code == 202 and queued.json()["data"]["status"] == "pending", queued.text
+
+    status, _ = terminate(draining)  # its step finishes within the grace, and with it the run
+    assert status == 0, draining.log_path.read_text()
+    assert client.get(path).json()["data"]["status"] == "completed"
+    # The other worker looked at the queue when the second run was queued, with the chat busy; only a wake lets it
+    # look again before its next poll, a minute away.
+    next_run = wait_for_status(client, f"{runs_path}/{queued.json()['data']['id']}", FINAL, timeout=15)
+    assert next_run["status"] == "completed", next_run

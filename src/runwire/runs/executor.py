@@ -77,6 +77,7 @@ class InProcessExecutor:
         waker = self._waker = dbos_adapter.launch_with_wakeable_queues(self.settings.queue_poll_seconds)
         self._register_queues()
         self.hub.wake_queue = self._workflow.wake_queues = waker.wake
+        self._workflow.announce_ended_while_draining = self._announce_run_ended_while_draining
         # The queue manager finds the queues just registered, and the runs DBOS's launch is putting back on its queue
         # (recovered) start at once.
         waker.wake()
@@ -180,14 +181,26 @@ class InProcessExecutor:
                 with self.database.writing() as session:
                     lifecycle.abandon_run(run.run_id, message, session=session)
 
+    def _announce_queue_changed(self) -> None:
+        """Every executor looks at the run queue at once, not at its next poll (on PostgreSQL through NOTIFY)."""
+        with self.database.writing() as session:
+            raise_signal(Signal.QUEUE_CHANGED, None, session=session)
+
+    def _announce_run_ended_while_draining(self) -> None:
+        """A run of this draining executor ended and DBOS has recorded it: the chat's next run may start now, but
+        only another executor can take it, and the run's own end told them before DBOS freed the chat."""
+        try:
+            self._announce_queue_changed()
+        except Exception:
+            log.exception("could not tell the other executors that a run ended")
+
     def recover(self, executor_id: str) -> list[str]:
         """Put the runs a dead executor left unfinished back on the run queue, where live executors take them on.
         Completed steps are not run again: DBOS replays them from its checkpoints. Returns the runs' ids (the waiters
         of their approval steps go back on their queue too)."""
         recovered = dbos_adapter.recover_pending_workflows([executor_id])
         if recovered:
-            with self.database.writing() as session:  # live executors look at once, not at their next poll
-                raise_signal(Signal.QUEUE_CHANGED, None, session=session)
+            self._announce_queue_changed()
         return [workflow_id for workflow_id in recovered if not decisions.is_waiter_id(workflow_id)]
 
 

@@ -15,6 +15,7 @@ decide the same way is recorded.
 """
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -57,6 +58,8 @@ class RunWorkflow(DBOSConfiguredInstance):
         self.parked: dict[str, asyncio.Task[Any]] = {}
         # Wakes this process's queue threads (set by the executor once it listens): a queued waiter starts at once.
         self.wake_queues: Callable[[], None] | None = None
+        # Tells the other executors (blocking: called on a thread) that a run ended here while draining.
+        self.announce_ended_while_draining: Callable[[], None] | None = None
         # The steps each busy run has in flight (by run id: its step tasks), read by `working`.
         self.in_flight: dict[str, dict[asyncio.Task[Any], str]] = {}
         super().__init__(INSTANCE_NAME)
@@ -75,17 +78,16 @@ class RunWorkflow(DBOSConfiguredInstance):
         set_log_context(run_id=run_id, executor_id=self.runner.settings.executor_id)
         task = asyncio.current_task()
         assert task is not None
-        # The task ends once DBOS has recorded the workflow's end, which frees the chat for its next run: look then.
-        task.add_done_callback(lambda _: self._wake_queues())
+        # The task ends once DBOS has recorded the workflow's end, which frees the chat for its next run: the run
+        # stays busy until then (a drain waits for that record), and the queues look then.
+        task.add_done_callback(functools.partial(self._run_ended, run_id))
         self.busy[run_id] = task
         metrics.EXECUTOR_BUSY.set(len(self.busy))
         try:
             return await self._execute_run(run_id)
         finally:
-            self.busy.pop(run_id, None)
             self.parked.pop(run_id, None)
             self.in_flight.pop(run_id, None)
-            metrics.EXECUTOR_BUSY.set(len(self.busy))
 
     @DBOS.workflow(name=WAITER_NAME)
     async def await_decision(self, run_id: str, step_id: str) -> None:
@@ -112,6 +114,16 @@ class RunWorkflow(DBOSConfiguredInstance):
     def _wake_queues(self) -> None:
         if self.wake_queues is not None:
             self.wake_queues()
+
+    def _run_ended(self, run_id: str, task: "asyncio.Task[Any]") -> None:
+        """On the event loop, once DBOS has recorded a run's end (or the executor stopped the run). A draining
+        executor takes no further run: the others are told, on a thread, of a run that ended."""
+        if self.busy.get(run_id) is task:
+            del self.busy[run_id]
+            metrics.EXECUTOR_BUSY.set(len(self.busy))
+        self._wake_queues()
+        if self.draining and not task.cancelled() and self.announce_ended_while_draining is not None:
+            asyncio.get_running_loop().run_in_executor(None, self.announce_ended_while_draining)
 
     async def _park(self, run_id: str) -> NoReturn:
         """Wait, unfinished, until the executor stops it: it resumes on the next executor from its checkpoints."""
