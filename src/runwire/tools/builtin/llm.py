@@ -29,17 +29,10 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT_SECONDS = 10.0
 
 
-class _Sdk:
-    """The openai package, imported on a thread at its first use: a process that never calls a model is spared about
-    a third of its start-up, and the event loop is never held up by the import."""
-
-    module: ModuleType | None = None
-
-    @classmethod
-    async def load(cls) -> ModuleType:
-        if cls.module is None:
-            cls.module = await asyncio.to_thread(importlib.import_module, "openai")
-        return cls.module
+async def _openai_sdk() -> ModuleType:
+    """The openai package, imported on a thread at its first use (later uses find it in `sys.modules`): a process
+    that never calls a model is spared about a third of its start-up, and the event loop never waits for the import."""
+    return await asyncio.to_thread(importlib.import_module, "openai")
 
 
 class LlmInputs(ToolInputs):
@@ -108,7 +101,7 @@ class LlmTool(Tool[LlmInputs]):
         if inputs.include_chat:
             messages += await ctx.chat_history()
         messages.append({"role": "user", "content": inputs.prompt})
-        openai = await _Sdk.load()
+        openai = await _openai_sdk()
         timeout = openai.Timeout(settings.llm_read_timeout_seconds, connect=CONNECT_TIMEOUT_SECONDS)
         try:
             async with openai.AsyncOpenAI(
