@@ -43,11 +43,12 @@ def stream() -> Iterator[CountingStream]:
 
 
 @contextlib.contextmanager
-def installed_handler_alone() -> Iterator[None]:
-    """Without the handlers pytest adds to every logger that does not propagate while a test runs."""
+def installed_handler_alone(stream: CountingStream) -> Iterator[None]:
+    """Only the installed handler (the one writing to `stream`), without those pytest adds to every logger that does
+    not propagate while a test runs."""
     runwire = logging.getLogger("runwire")
     kept = runwire.handlers[:]
-    runwire.handlers[:] = [handler for handler in kept if type(handler).__name__ == "_StderrHandler"]
+    runwire.handlers[:] = [handler for handler in kept if getattr(handler, "stream", None) is stream]
     try:
         yield
     finally:
@@ -60,7 +61,7 @@ def lines(stream: io.StringIO) -> list[dict[str, object]]:
 
 def test_the_direct_line_is_the_handlers_line(stream: CountingStream) -> None:
     access = AccessLog()
-    with installed_handler_alone(), log_context(run_id="run-1", request_id="from-context"):
+    with installed_handler_alone(stream), log_context(run_id="run-1", request_id="from-context"):
         assert access._sole_handler() is not None  # so the next line is written directly
         access.write(FIELDS)
         logging.getLogger("runwire.access").info("request", extra=FIELDS)
@@ -112,7 +113,7 @@ def test_the_lines_of_one_loop_turn_go_out_together_at_the_next(stream: Counting
         await asyncio.sleep(0)  # the loop's next turn
         return within_the_turn
 
-    with installed_handler_alone():
+    with installed_handler_alone(stream):
         assert asyncio.run(answer_three()) == ""
         assert [line["request_id"] for line in lines(stream)] == ["r1", "r2", "r3"]
         assert stream.writes == 1
