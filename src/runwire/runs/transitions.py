@@ -11,8 +11,9 @@ This is the executor's hot path (one or two transitions per step), so it speaks 
 session's connection (`driver.DriverTransaction`), a handful of statements each, rather than loading ORM objects.
 """
 
+import functools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -54,9 +55,10 @@ _LOCK_RUN_AND_CHAT = (
     .with_for_update()
 )
 _UPDATE_CHAT_SEQ = sa.update(_CHATS).where(_CHATS.c.id == sa.bindparam("chat_key"))
-_READ_STEP = sa.select(
-    _STEPS.c.status, _STEPS.c.tool_id, _STEPS.c.started_at, _STEPS.c.attempts, _STEPS.c.waiting_for
-).where(_STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.step_id == sa.bindparam("step_key"))
+_STEP_COLUMNS = (_STEPS.c.status, _STEPS.c.tool_id, _STEPS.c.started_at, _STEPS.c.attempts, _STEPS.c.waiting_for)
+_READ_STEP = sa.select(*_STEP_COLUMNS).where(
+    _STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.step_id == sa.bindparam("step_key")
+)
 _UPDATE_RUN = sa.update(_RUNS).where(_RUNS.c.id == sa.bindparam("run_key"))
 _UPDATE_STEP = sa.update(_STEPS).where(
     _STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.step_id == sa.bindparam("step_key")
@@ -83,6 +85,15 @@ _RUN_STEPS = (
     .where(_STEPS.c.run_id == sa.bindparam("run_key"))
     .order_by(_STEPS.c.position)
 )
+
+
+@functools.cache
+def _read_steps(step_count: int) -> sa.Select[Any]:
+    """`_READ_STEP` for `step_count` of the run's steps at once (`step_key_0`...): a row for each step found."""
+    keys: list[sa.BindParameter[str]] = [sa.bindparam(f"step_key_{index}") for index in range(step_count)]
+    return sa.select(_STEPS.c.step_id, *_STEP_COLUMNS).where(
+        _STEPS.c.run_id == sa.bindparam("run_key"), _STEPS.c.step_id.in_(keys)
+    )
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,8 @@ class LockedRun:
     # The writes to the run's steps, in order: `save` sends them with the run's, all at once.
     step_writes: list[tuple[sa.ClauseElement, dict[str, Any]]] = field(default_factory=list)
     touched: bool = False
+    # Steps read after the lock and not moved since (by id).
+    read_steps: dict[str, Any] = field(default_factory=dict)
 
     def touch(self) -> None:
         """Move the chat's version on for a change to the run's steps that makes no event (a log line, an attempt,
@@ -139,14 +152,19 @@ class LockedRun:
         )
 
 
-def lock_run(run_id: uuid.UUID, *, session: Session) -> LockedRun | None:
-    """The run, locked for this transaction (and read after the lock: a copy read before it may be out of date)."""
+def lock_run(run_id: uuid.UUID, *, session: Session, steps: Sequence[str] = ()) -> LockedRun | None:
+    """The run, locked for this transaction (and read after the lock: a copy read before it may be out of date),
+    with the `steps` it is about to move read in one statement, after the lock too."""
     session.flush()
     sql = DriverTransaction(session.connection())
     row = sql.one_or_none(_LOCK_RUN_AND_CHAT, {"run_key": run_id})
     if row is None:
         return None
-    return LockedRun(sql, run_id, row.status, row.workflow_id, row.last_event_seq, row.chat_id, row.chat_last_event_seq)
+    run = LockedRun(sql, run_id, row.status, row.workflow_id, row.last_event_seq, row.chat_id, row.chat_last_event_seq)
+    if steps:
+        keys = {f"step_key_{index}": step_id for index, step_id in enumerate(steps)}
+        run.read_steps = {step.step_id: step for step in sql.all(_read_steps(len(steps)), {"run_key": run_id, **keys})}
+    return run
 
 
 def save(run: LockedRun, *, session: Session) -> None:
@@ -232,7 +250,7 @@ def complete_step_and_start(
     """Complete a step and, once it has completed, start the `following` steps (by id: the inputs each stores, as
     `transition_step` takes them), under one lock and in one write of the run. Returns the move of the step, and the
     ids of the following steps that started (each moves as `transition_step` would move it)."""
-    run = lock_run(run_id, session=session)
+    run = lock_run(run_id, session=session, steps=[step_id, *following])
     if run is None:
         return Moved(Outcome.MISSING, None), []
     moved = _move_locked_step(run, step_id, Status.COMPLETED, output=output, session=session)
@@ -259,7 +277,9 @@ def _move_locked_step(
     session: Session,
 ) -> Moved:
     """`transition_step` on a run this transaction has locked, leaving its changes to be saved."""
-    step = run.sql.one_or_none(_READ_STEP, {"run_key": run.id, "step_key": step_id})
+    step = run.read_steps.pop(step_id, None) or run.sql.one_or_none(
+        _READ_STEP, {"run_key": run.id, "step_key": step_id}
+    )
     if step is None:
         return Moved(Outcome.MISSING, None)
     refused = judge(STEP_MOVES, step.status, target)

@@ -1,5 +1,6 @@
 """The order in which a writer to a run takes its locks on PostgreSQL: the chat's row, then the run's, as run creation
-and chat deletion do (they lock the chat first). `transitions.lock_run` takes both in one statement; were the run's
+and chat deletion do (they lock the chat first). `transitions.lock_run` takes both in one statement (which may read
+steps of the run too, and locks no step); were the run's
 row locked first, a writer waiting for the chat would hold the run against one holding the chat: a deadlock."""
 
 import threading
@@ -26,17 +27,21 @@ def database() -> Iterator[Database]:
         database.dispose()
 
 
-def locked(conninfo: str, table: str, row_id: uuid.UUID) -> bool:
-    """Whether another transaction holds the row's lock now."""
+def locked(conninfo: str, table: str, row_id: uuid.UUID, column: str = "id") -> bool:
+    """Whether another transaction holds the lock of a row (of any row whose `column` is `row_id`) now."""
     with psycopg.connect(conninfo) as connection:
         try:
-            connection.execute(f"SELECT id FROM {table} WHERE id = %s FOR UPDATE NOWAIT", (row_id,))
+            connection.execute(f"SELECT 1 FROM {table} WHERE {column} = %s FOR UPDATE NOWAIT", (row_id,))
         except psycopg.errors.LockNotAvailable:
             return True
         return False
 
 
-def test_a_writer_waiting_for_the_chat_holds_no_lock_on_the_run_then_holds_both(database: Database) -> None:
+@pytest.mark.parametrize("steps", [(), ("a",)], ids=["run", "run-and-its-step"])
+def test_a_writer_waiting_for_the_chat_holds_no_lock_on_the_run_then_holds_both(
+    database: Database, steps: tuple[str, ...]
+) -> None:
+    """Whether or not it reads steps of the run in the same statement."""
     with database.writing() as session:
         user = make_user(session)
         chat = make_chat(session, user)
@@ -49,7 +54,8 @@ def test_a_writer_waiting_for_the_chat_holds_no_lock_on_the_run_then_holds_both(
     def writer() -> None:
         with database.writing() as session:
             waiting.set()
-            assert transitions.lock_run(run_id, session=session) is not None
+            run = transitions.lock_run(run_id, session=session, steps=steps)
+            assert run is not None and set(run.read_steps) == set(steps)
             has_both.set()
             release.wait(WAIT_SECONDS)
 
@@ -62,6 +68,7 @@ def test_a_writer_waiting_for_the_chat_holds_no_lock_on_the_run_then_holds_both(
         holder.rollback()
         assert has_both.wait(WAIT_SECONDS)
         assert locked(conninfo, "chat", chat_id) and locked(conninfo, "workflow_run", run_id)
+        assert not locked(conninfo, "step_run", run_id, column="run_id")
     finally:
         holder.close()
         release.set()
