@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from runwire import migrate
@@ -21,7 +22,7 @@ from runwire.chats.schemas import ChatCreate
 from runwire.config import Settings
 from runwire.db import Database, utcnow
 from runwire.runs import service as runs_service
-from runwire.runs.models import WorkflowRun
+from runwire.runs.models import RunEvent, StepRun, WorkflowRun
 from runwire.runs.schemas import RunCreate
 from runwire.workflows import service as workflows_service
 from runwire.workflows.schemas import StepDef, WorkflowCreate
@@ -128,6 +129,22 @@ def delay_steps(*step_ids: str, chained: bool = True) -> list[dict[str, Any]]:
         }
         for i, step_id in enumerate(step_ids)
     ]
+
+
+def recorded_state(database: Database, run_id: Any) -> tuple[Any, ...]:
+    """A run as recorded: its status and error, its steps (id, status, inputs, output, error, start, end), and its
+    events' types in order."""
+    with database.reading() as session:
+        run = session.get(WorkflowRun, run_id)
+        assert run is not None
+        steps = session.execute(sa.select(StepRun).where(StepRun.run_id == run_id)).scalars().all()
+        events = session.scalars(sa.select(RunEvent.type).where(RunEvent.run_id == run_id).order_by(RunEvent.seq))
+        return (
+            run.status,
+            run.error,
+            [(s.step_id, s.status, s.inputs, s.output, s.error, s.started_at, s.completed_at) for s in steps],
+            list(events),
+        )
 
 
 def new_id() -> uuid.UUID:

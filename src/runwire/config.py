@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     tool_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     tool_max_response_bytes: int = 5 * 1024 * 1024
-    application_version: str = "2"
+    application_version: str = "3"
     executor_id: str = "local"
     max_parallel_steps: int = Field(default=8, ge=1)
     # How often an executor looks at the run queue when nothing wakes it (queued and ended runs wake it at once).

@@ -1,8 +1,9 @@
-"""What the executor asks of the record: each function is one transaction, run inside one DBOS step, and each
-moves state only through the door in `transitions`.
+"""What the executor asks of the record: each function is one transaction, run inside a DBOS step (or, for a step's
+completion, beside the DBOS checkpoint of its output), and each moves state only through the door in `transitions`.
 
 Each is idempotent, because a DBOS step can run again after a crash that came between our commit and DBOS's
-checkpoint: a step already started is not started twice, a step already ended is reported as it ended.
+checkpoint, and a run resumed from a checkpointed output records it again: a step already started is not started
+twice, a step already ended is reported as it ended.
 """
 
 import uuid

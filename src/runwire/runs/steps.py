@@ -9,7 +9,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -39,6 +39,16 @@ TRANSIENT_ERROR_WAITS = (0.1, 0.5, 1.0, 2.0, 5.0)
 DECISION_WAIT_SECONDS = 3600.0
 # Failures that come out the same on every attempt.
 NOT_RETRIED = frozenset({"invalid_inputs", INVALID_TEMPLATE, TEMPLATE_LIMIT})
+# An output at most this large (as JSON) is checkpointed by DBOS with its step, so that the transaction completing
+# the step runs while DBOS records the checkpoint; a larger one is recorded first, and only the status checkpointed.
+CHECKPOINTED_OUTPUT_BYTES = 64 * 1024
+
+
+class Completed(TypedDict):
+    """What the DBOS step of a step that completed returns (and DBOS checkpoints) when its output is still being
+    recorded: see `StepRunner.settled`."""
+
+    output: Any
 
 
 def _is_transient(exc: sa.exc.DBAPIError) -> bool:
@@ -60,6 +70,8 @@ class StepRunner:
     begun: dict[tuple[str, str], lifecycle.StepStart] = field(default_factory=dict)
     # Set when the executor drains: a step's completion then begins no further step.
     draining: bool = False
+    # The transactions completing steps (by run id and step id) whose DBOS steps returned `Completed`.
+    completing: dict[tuple[str, str], "asyncio.Future[Status]"] = field(default_factory=dict)
 
     def _in_transaction(self, operation: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with self.database.writing() as session:
@@ -95,9 +107,12 @@ class StepRunner:
         return (run_id, step_id) in self.begun
 
     def forget_begun(self, run_id: str) -> None:
-        """Drop what is held for the run's steps that began but were not launched (the run stopped here)."""
+        """Drop what is held for the run's steps that began but were not launched, and for its completions not
+        settled (the run stopped here)."""
         for key in [key for key in self.begun if key[0] == run_id]:
             del self.begun[key]
+        for key in [key for key in self.completing if key[0] == run_id]:
+            del self.completing[key]
 
     async def run(
         self,
@@ -105,8 +120,9 @@ class StepRunner:
         step: lifecycle.PlannedStep,
         waiter: str | None = None,
         following: Sequence[lifecycle.PlannedStep] = (),
-    ) -> Status:
-        """One DAG step, start to end: the body of the DBOS step drawn for it. Returns the step's final status.
+    ) -> "Status | Completed":
+        """One DAG step, start to end: the body of the DBOS step drawn for it. Returns the step's final status, or
+        the output of a step that completed while the transaction recording it runs (`settled` gives the status).
         A step that waits for a decision is handed its waiter's id (see `decisions`), which is closed once the step has
         ended without taking its decision (and only then: a step stopped with its process waits again after the
         restart). `following` are the steps the run launches next if this one completes: they begin in the
@@ -119,7 +135,7 @@ class StepRunner:
 
     async def _run(
         self, ctx: "StepContext", step: lifecycle.PlannedStep, following: list[lifecycle.PlannedStep]
-    ) -> Status:
+    ) -> "Status | Completed":
         run_id = uuid.UUID(ctx.run_id)
         set_log_context(step_id=step["id"], tool_id=step["toolId"], attempt=1)  # this step's task only
         loop = asyncio.get_running_loop()
@@ -164,14 +180,45 @@ class StepRunner:
                 return await self.write(lifecycle.finish_step, run_id, step["id"], error=_error_of(exc, timeout))
             finally:
                 ctx.deltas.drop_timer()
-        problem = _output_problem(output, self.settings.max_step_output_bytes)
+        size, problem = _output_size(output, self.settings.max_step_output_bytes)
         if problem is not None:
             return await self.write(lifecycle.finish_step, run_id, step["id"], error=problem)
-        following = [] if self.draining else following
-        status, begun_next = await self.write(lifecycle.finish_step_and_begin, run_id, step["id"], output, following)
-        for step_id, start in begun_next.items():
-            self.begun[(ctx.run_id, step_id)] = start
+        completion = self._complete(ctx.run_id, step["id"], output, following)
+        if ctx.waiter is not None or size > CHECKPOINTED_OUTPUT_BYTES:
+            return await completion
+        # DBOS checkpoints the output while the transaction that completes the step runs: `settled` awaits it.
+        self.completing[(ctx.run_id, step["id"])] = asyncio.ensure_future(completion)
+        return Completed(output=output)
+
+    async def _complete(
+        self, run_id: str, step_id: str, output: Any, following: Sequence[lifecycle.PlannedStep]
+    ) -> Status:
+        """Complete the step (in one transaction with the start of the steps that come next) and keep what those
+        need to begin."""
+        following = [] if self.draining else list(following)
+        status, begun_next = await self.write(
+            lifecycle.finish_step_and_begin, uuid.UUID(run_id), step_id, output, following
+        )
+        for next_id, start in begun_next.items():
+            self.begun[(run_id, next_id)] = start
         return status
+
+    async def settled(
+        self,
+        run_id: str,
+        step_id: str,
+        result: "Status | Completed",
+        following: Sequence[lifecycle.PlannedStep],
+    ) -> Status:
+        """The final status of a step whose DBOS step returned `result`. A completed output is recorded by the
+        transaction its step started; when that step ran in an earlier process (the result replayed from DBOS's
+        checkpoint), it is recorded now, which changes nothing if that process recorded it."""
+        if not isinstance(result, dict):
+            return Status(result)
+        completion = self.completing.pop((run_id, step_id), None)
+        if completion is None:
+            return await self._complete(run_id, step_id, result["output"], following)
+        return await completion
 
     async def _attempts(
         self,
@@ -220,7 +267,7 @@ class StepRunner:
         except Exception as exc:
             error = _error_of(exc, timeout)
             raise ToolError(error.code, error.message) from None
-        problem = _output_problem(output, self.settings.max_step_output_bytes)
+        _, problem = _output_size(output, self.settings.max_step_output_bytes)
         if problem is not None:
             raise ToolError(problem.code, problem.message)
         return output
@@ -353,20 +400,21 @@ class StepContext:
         return await self.runner.renderer.render_text(template, self.template_context)
 
 
-def _output_problem(output: Any, max_bytes: int) -> ErrorInfo | None:
-    """Why a step's output cannot be kept (data outside the contract's limits, or too large), or None."""
+def _output_size(output: Any, max_bytes: int) -> tuple[int, ErrorInfo | None]:
+    """The size of a step's output as JSON, and why it cannot be kept (data outside the contract's limits, or too
+    large), or None."""
     problems = json_problems(output, "output")
     if problems:
         path, message = problems[0]
-        return ErrorInfo(code="invalid_output", message=f"The step's output cannot be stored: {path} {message}.")
+        return 0, ErrorInfo(code="invalid_output", message=f"The step's output cannot be stored: {path} {message}.")
     try:
         size = len(orjson.dumps(output))
     except TypeError:
-        return ErrorInfo(code="invalid_output", message="The step's output is not JSON data.")
+        return 0, ErrorInfo(code="invalid_output", message="The step's output is not JSON data.")
     if size > max_bytes:
         message = f"The step's output is {size} bytes as JSON; at most {max_bytes} are kept."
-        return ErrorInfo(code="output_too_large", message=message)
-    return None
+        return size, ErrorInfo(code="output_too_large", message=message)
+    return size, None
 
 
 def _error_of(exc: BaseException, timeout: float | None) -> ErrorInfo:

@@ -1,5 +1,8 @@
 """The deterministic DBOS workflow of a run: it only decides what to start next from the pinned DAG, and every tool
-call and every write to Runwire's tables happens inside a DBOS step (the step runner and `lifecycle`).
+call happens inside a DBOS step (the step runner), as do Runwire's writes (`lifecycle`) but one: a step that completes
+returns its output for DBOS to checkpoint, and the transaction recording it runs while DBOS writes the checkpoint.
+The workflow awaits that transaction (`StepRunner.settled`) before it decides anything further; a run resumed from the
+checkpoint records the output again, which changes nothing when it was recorded.
 
 Concurrent steps draw their DBOS step ids in the workflow's own order (`DBOS.reserve_step`), and while more than one
 is in flight `DBOS.asyncio_wait` checkpoints which finished first, so a recovered run replays the same decisions.
@@ -21,7 +24,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from dbos import DBOS, DBOSConfiguredInstance, SetWorkflowID
+from dbos import DBOS, DBOSConfiguredInstance, SetWorkflowID, StepReservation
 
 from runwire import metrics
 from runwire.logs import set_log_context
@@ -218,11 +221,7 @@ class RunWorkflow(DBOSConfiguredInstance):
                     waiter = (
                         await self._queue_waiter(run_id, step["id"]) if step.get("waitsForDecision", False) else None
                     )
-                    task = asyncio.create_task(
-                        reservation.run_async(
-                            {"name": f"step:{step['id']}"}, self.runner.run, run_id, step, waiter, following
-                        )
-                    )
+                    task = asyncio.create_task(self._step(reservation, run_id, step, waiter, following))
                     in_flight[task] = step["id"]
                 if not in_flight:
                     if held or unrecorded:
@@ -244,6 +243,20 @@ class RunWorkflow(DBOSConfiguredInstance):
                 unfinished.cancel()
             self.runner.forget_begun(run_id)
 
+    async def _step(
+        self,
+        reservation: StepReservation,
+        run_id: str,
+        step: lifecycle.PlannedStep,
+        waiter: str | None,
+        following: list[lifecycle.PlannedStep],
+    ) -> Status:
+        """A step's DBOS step, on the id reserved for it, and its final status once its result is recorded."""
+        result = await reservation.run_async(
+            {"name": f"step:{step['id']}"}, self.runner.run, run_id, step, waiter, following
+        )
+        return await self.runner.settled(run_id, step["id"], result, following)
+
 
 def launchable(
     steps: list[lifecycle.PlannedStep], status: dict[str, str], launched: set[str], room: int
@@ -251,11 +264,12 @@ def launchable(
     """The steps to launch now, in the plan's order, at most `room`: not launched yet, not ended, and with every
     dependency completed."""
     ready: list[lifecycle.PlannedStep] = []
+    completed = {step_id for step_id, step_status in status.items() if step_status == Status.COMPLETED}
     for step in steps:
         if len(ready) >= room:
             break
         if step["id"] in launched or status[step["id"]] in FINAL:
             continue
-        if all(status[dep] == Status.COMPLETED for dep in step["dependsOn"]):
+        if completed.issuperset(step["dependsOn"]):
             ready.append(step)
     return ready

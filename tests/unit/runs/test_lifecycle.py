@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from runwire.chats.models import Chat
 from runwire.db import Database
 from runwire.runs import lifecycle, transitions
-from runwire.runs.models import RunEvent, StepRun, WorkflowRun
+from runwire.runs.models import StepRun, WorkflowRun
 from runwire.runs.states import Outcome, Status
 from runwire.schemas import ErrorInfo
-from tests.factories import delay_steps, make_chat, make_run, make_user, migrated_sqlite, new_id
+from tests.factories import delay_steps, make_chat, make_run, make_user, migrated_sqlite, new_id, recorded_state
 
 T = TypeVar("T")
 
@@ -43,20 +43,6 @@ def twice(database: Database, operation: Callable[..., T], *args: Any, **kwargs:
     return results[0], results[1]
 
 
-def state(database: Database, run_id: Any) -> tuple[Any, ...]:
-    with database.reading() as session:
-        run = session.get(WorkflowRun, run_id)
-        assert run is not None
-        steps = session.execute(sa.select(StepRun).where(StepRun.run_id == run_id)).scalars().all()
-        events = session.scalars(sa.select(RunEvent.type).where(RunEvent.run_id == run_id).order_by(RunEvent.seq))
-        return (
-            run.status,
-            run.error,
-            [(s.step_id, s.status, s.inputs, s.output, s.error, s.started_at, s.completed_at) for s in steps],
-            list(events),
-        )
-
-
 def plan(database: Database, run_id: Any) -> list[lifecycle.PlannedStep]:
     with database.writing() as session:
         planned = lifecycle.start_run(run_id, session=session)
@@ -69,7 +55,7 @@ def test_start_run_twice(database: Database, run_id: Any) -> None:
     assert first == second and isinstance(first, list)
     assert [step["id"] for step in first] == ["a", "b"]
     assert first[1]["renders"] and first[1]["upstream"] == ["a"] and not first[0]["templated"]
-    assert state(database, run_id)[3] == ["run_started"]
+    assert recorded_state(database, run_id)[3] == ["run_started"]
 
 
 def test_start_run_of_a_missing_or_ended_run(database: Database, run_id: Any) -> None:
@@ -82,7 +68,7 @@ def test_begin_step_twice_starts_it_once_and_counts_the_repeated_attempt(databas
     step_a = plan(database, run_id)[0]
     first, second = twice(database, lifecycle.begin_step, run_id, step_a)
     assert first == second == {"inputs": {"seconds": 0}, "templateContext": {}}
-    assert state(database, run_id)[3] == ["run_started", "step_started"]
+    assert recorded_state(database, run_id)[3] == ["run_started", "step_started"]
     with database.reading() as session:
         step = session.get(StepRun, (run_id, "a"))
         assert step is not None and step.attempts == 2
@@ -110,11 +96,11 @@ def test_finish_step_twice(database: Database, run_id: Any) -> None:
         Status.COMPLETED,
         Status.COMPLETED,
     )
-    before = state(database, run_id)
+    before = recorded_state(database, run_id)
     # A different result for the same step changes nothing either: the first one recorded stands.
     error = ErrorInfo(code="late", message="too late")
     assert twice(database, lifecycle.finish_step, run_id, "a", error=error) == (Status.COMPLETED, Status.COMPLETED)
-    assert state(database, run_id) == before
+    assert recorded_state(database, run_id) == before
 
 
 def test_failing_a_step_twice_fails_the_run_once(database: Database, run_id: Any) -> None:
@@ -122,7 +108,7 @@ def test_failing_a_step_twice_fails_the_run_once(database: Database, run_id: Any
     twice(database, lifecycle.begin_step, run_id, step_a)
     error = ErrorInfo(code="boom", message="it broke")
     assert twice(database, lifecycle.finish_step, run_id, "a", error=error) == (Status.FAILED, Status.FAILED)
-    status, run_error, steps, events = state(database, run_id)
+    status, run_error, steps, events = recorded_state(database, run_id)
     assert status == Status.FAILED and run_error == {"code": "step_failed", "message": "Step 'a' failed: it broke"}
     assert [s[1] for s in steps] == [Status.FAILED, Status.CANCELLED]
     assert events == ["run_started", "step_started", "step_failed", "run_failed"]
@@ -134,14 +120,14 @@ def test_finish_run_twice(database: Database, run_id: Any) -> None:
         twice(database, lifecycle.record_inputs, run_id, step["id"], {"seconds": 0})
         twice(database, lifecycle.finish_step, run_id, step["id"], output={"sleptSeconds": 0})
     assert twice(database, lifecycle.finish_run, run_id) == (Status.COMPLETED, Status.COMPLETED)
-    assert state(database, run_id)[3][-1] == "run_completed"
-    assert state(database, run_id)[3].count("run_completed") == 1
+    assert recorded_state(database, run_id)[3][-1] == "run_completed"
+    assert recorded_state(database, run_id)[3].count("run_completed") == 1
 
 
 def test_finish_run_with_unfinished_steps_fails_it_once(database: Database, run_id: Any) -> None:
     plan(database, run_id)
     assert twice(database, lifecycle.finish_run, run_id) == (Status.FAILED, Status.FAILED)
-    status, run_error, _, events = state(database, run_id)
+    status, run_error, _, events = recorded_state(database, run_id)
     assert status == Status.FAILED and run_error is not None and run_error["code"] == "executor_error"
     assert events.count("run_failed") == 1
 
@@ -149,7 +135,7 @@ def test_finish_run_with_unfinished_steps_fails_it_once(database: Database, run_
 def test_abandon_run_twice(database: Database, run_id: Any) -> None:
     plan(database, run_id)
     twice(database, lifecycle.abandon_run, run_id, "the workflow vanished")
-    status, run_error, _, events = state(database, run_id)
+    status, run_error, _, events = recorded_state(database, run_id)
     assert status == Status.FAILED and run_error == {"code": "executor_error", "message": "the workflow vanished"}
     assert events == ["run_started", "run_failed"]
 
@@ -159,7 +145,7 @@ def test_progress_retries_and_logs_only_touch_a_running_step(database: Database,
     assert twice(database, lifecycle.start_retry, run_id, "a") == (False, False)
     twice(database, lifecycle.report_progress, run_id, "a", 50, "half")
     twice(database, lifecycle.log_step, run_id, "a", "note")
-    assert state(database, run_id)[3] == ["run_started"]
+    assert recorded_state(database, run_id)[3] == ["run_started"]
     twice(database, lifecycle.begin_step, run_id, step_a)
     assert twice(database, lifecycle.start_retry, run_id, "a") == (True, True)
     twice(database, lifecycle.report_progress, run_id, "a", 50, "half")
@@ -206,7 +192,7 @@ def test_finishing_a_step_begins_the_next_in_the_same_transaction(database: Data
     assert first == (Status.COMPLETED, {"b": {"inputs": None, "templateContext": context}})
     # Done again (a DBOS step run again after a crash), it begins nothing: the next step began the first time.
     assert second == (Status.COMPLETED, {})
-    _, _, steps, events = state(database, run_id)
+    _, _, steps, events = recorded_state(database, run_id)
     assert events == ["run_started", "step_started", "step_completed", "step_started"]
     (_, _, _, _, _, _, a_completed_at), (_, b_status, _, _, _, b_started_at, _) = steps
     assert b_status == Status.RUNNING and b_started_at == a_completed_at
@@ -223,7 +209,7 @@ def test_a_failed_or_cancelled_step_begins_no_next_step(database: Database, run_
         (Status.FAILED, {}),
         (Status.FAILED, {}),
     )
-    assert [s[1] for s in state(database, run_id)[2]] == [Status.FAILED, Status.CANCELLED]
+    assert [s[1] for s in recorded_state(database, run_id)[2]] == [Status.FAILED, Status.CANCELLED]
 
 
 def test_a_step_of_a_cancelled_run_is_not_begun_by_its_predecessor(database: Database, run_id: Any) -> None:
@@ -235,7 +221,7 @@ def test_a_step_of_a_cancelled_run_is_not_begun_by_its_predecessor(database: Dat
         (Status.CANCELLED, {}),
         (Status.CANCELLED, {}),
     )
-    assert state(database, run_id)[3] == ["run_started", "step_started", "run_completed"]
+    assert recorded_state(database, run_id)[3] == ["run_started", "step_started", "run_completed"]
 
 
 def test_the_status_a_step_ended_with_while_its_attempt_was_under_way(database: Database, run_id: Any) -> None:
