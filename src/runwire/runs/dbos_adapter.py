@@ -53,6 +53,19 @@ def wait_until_queue_listened(queue_name: str, timeout: float) -> bool:
     return False
 
 
+def wait_until_queues_stopped(timeout: float) -> bool:
+    """Wait until none of DBOS's queue worker threads runs (once their stop event is set, each ends after the look at
+    its queue under way, which may take a workflow and hand it to the event loop)."""
+    deadline = time.monotonic() + timeout
+    while any(
+        thread.name.startswith(QUEUE_WORKER_THREAD_PREFIX) and thread.is_alive() for thread in threading.enumerate()
+    ):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def set_internal_queue_polling(seconds: float) -> None:
     """How often DBOS's own queue (where recovery puts workflows back) is looked at when nothing wakes it; DBOS looks
     every second, which costs an idle process a transaction a second."""

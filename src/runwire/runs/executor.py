@@ -126,17 +126,21 @@ class InProcessExecutor:
     def drain(self, deadline: float) -> None:
         """Wait until no run executes here but those waiting for the process to stop, or until `deadline` (on
         `time.monotonic()`'s clock); then stop the runs left (one still executing a step is stopped as by a crash)
-        and put them back on the run queue, where a live executor, or this one's restart, resumes them."""
+        and put every run this executor holds unfinished back on the run queue, where a live executor, or this one's
+        restart, resumes them: those it stopped, and any the queue handed it as the drain began, which may not have
+        reached the event loop before the process stops."""
+        if not dbos_adapter.wait_until_queues_stopped(max(0.0, deadline - time.monotonic())):
+            log.warning("the run queue's threads had not stopped when the grace ended")
         while self._workflow.working() and time.monotonic() < deadline:
             time.sleep(0.05)
         for run_id in sorted(self._workflow.working()):
             log.warning("run stopped mid-step: the grace ended", extra={"run_id": run_id})
-        left = self._workflow.stop_runs()
+        self._workflow.stop_runs()
         stopped_by = time.monotonic() + STOP_RUNS_SECONDS
         while (self._workflow.busy or self._workflow.parked) and time.monotonic() < stopped_by:
             time.sleep(0.02)
-        if left:
-            handed = self.recover(self.settings.executor_id)
+        handed = self.recover(self.settings.executor_id)
+        if handed:
             log.info(
                 "drained: runs left unfinished are back on the run queue",
                 extra={"runs": len(handed), "executor_id": self.settings.executor_id},

@@ -145,13 +145,11 @@ class RunWorkflow(DBOSConfiguredInstance):
             if not (steps := self.in_flight.get(run_id)) or self.runner.waiting[run_id] < len(steps)
         ]
 
-    def stop_runs(self) -> list[str]:
+    def stop_runs(self) -> None:
         """Cancel every run still here, busy or waiting, from any thread, as stopping the process would: DBOS
-        records nothing for them, so they stay unfinished. Returns their ids."""
-        tasks = {**self.busy, **self.parked}
-        for task in tasks.values():
+        records nothing for them, so they stay unfinished."""
+        for task in {**self.busy, **self.parked}.values():
             task.get_loop().call_soon_threadsafe(task.cancel)
-        return sorted(tasks)
 
     async def _execute_run(self, run_id: str) -> str | None:
         if self.draining:
