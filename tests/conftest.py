@@ -144,14 +144,15 @@ class SharedApps:
 
 
 def _order(item: pytest.Item) -> tuple[int, bool]:
-    if "browser" in item.fixturenames:
+    fixtures = getattr(item, "fixturenames", ())
+    if "browser" in fixtures:
         # Last: Playwright's sync API keeps an event loop running in the main thread until the session ends, and
         # no test after it could run one of its own.
         return len(BACKENDS) + 1, False
     callspec = getattr(item, "callspec", None)
     backend = callspec.params.get("backend") if callspec is not None else None
     rank = BACKENDS.index(backend) + 1 if backend in BACKENDS else 0
-    return rank, "own_dbos" in item.fixturenames
+    return rank, "own_dbos" in fixtures
 
 
 @pytest.hookimpl(trylast=True)

@@ -181,6 +181,7 @@ class FakeModel:
                 sent += 1
             chunk({}, answer.finish_reason)
         else:
+            assert isinstance(answer, ToolCalls), "a failure was answered above"
             if answer.text:
                 chunk({"content": answer.text})
             for index, (name, arguments) in enumerate(answer.calls):

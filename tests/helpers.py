@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,10 +24,11 @@ import sqlalchemy as sa
 from dbos import DBOS
 from fastapi.testclient import TestClient
 
+from runwire.config import Settings
 from runwire.db import Base, Database
 from runwire.templating.renderer import TemplateRenderer
 from runwire.tools import registry
-from runwire.tools.base import Tool, ToolContext, ToolError
+from runwire.tools.base import Tool, ToolContext, ToolError, ToolOffer
 from tests.factories import TEST_DEFAULTS
 
 PASSWORD = "correct horse battery"
@@ -382,7 +383,7 @@ HTML_PAGE = b"""<!doctype html><html><head><title> Test &amp; page </title>
 BIG_BODY_BYTES = 2 * 1024 * 1024
 
 
-def tool(tool_id: str) -> Tool:
+def tool(tool_id: str) -> Tool[Any]:
     found = registry.get_tool(tool_id)
     assert found is not None
     return found
@@ -401,6 +402,8 @@ def tool_error(tool_id: str, inputs: dict[str, object], ctx: ToolContext) -> Too
 
 @dataclass
 class RecordingContext:
+    """A tool's context outside any run: it records what the tool reports, logs and streams."""
+
     template_context: Mapping[str, object] = field(default_factory=dict)
     allowed_hosts: frozenset[str] = frozenset()
     max_response_bytes: int = 1024 * 1024
@@ -408,6 +411,10 @@ class RecordingContext:
     step_id: str = "step-1"
     progress: list[tuple[int, str]] = field(default_factory=list)
     renderer: TemplateRenderer | None = None
+    settings: Settings = field(default_factory=Settings)
+    logs: list[str] = field(default_factory=list)
+    streamed: list[str] = field(default_factory=list)
+    history: list[dict[str, str]] = field(default_factory=list)
 
     async def report_progress(self, progress: int, message: str) -> None:
         self.progress.append((progress, message))
@@ -415,6 +422,24 @@ class RecordingContext:
     async def render_text(self, template: str) -> str:
         assert self.renderer is not None, "this context renders no templates"
         return await self.renderer.render_text(template, dict(self.template_context))
+
+    async def log(self, message: str) -> None:
+        self.logs.append(message)
+
+    async def stream_output(self, text: str) -> None:
+        self.streamed.append(text)
+
+    async def chat_history(self) -> list[dict[str, str]]:
+        return list(self.history)
+
+    def offer_tools(self, tool_ids: Sequence[str]) -> list[ToolOffer]:
+        return registry.offers(tool_ids)
+
+    async def call_tool(self, tool_id: str, inputs: dict[str, Any]) -> dict[str, object]:
+        raise ToolError("tool_error", "No tool calls another outside a run.")
+
+    async def await_decision(self, prompt: str, timeout_seconds: float | None) -> dict[str, object]:
+        raise ToolError("tool_error", "No decision comes outside a run.")
 
 
 class ToolServerHandler(BaseHTTPRequestHandler):

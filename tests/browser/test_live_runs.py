@@ -37,7 +37,7 @@ def test_sign_up_then_a_run_moves_on_its_card_within_a_second(
     page.get_by_label("Email").fill("not-an-email")
     page.get_by_label("Password").fill("short")
     page.get_by_role("button", name="Create account").click()
-    assert page.locator("#" + page.get_by_label("Email").get_attribute("id") + "-error").inner_text()  # type: ignore[operator]
+    assert page.locator("#" + page.get_by_label("Email").get_attribute("id") + "-error").inner_text()
     assert page.get_by_label("Email").get_attribute("aria-invalid") == "true"
     assert page.get_by_label("Password").get_attribute("aria-invalid") == "true"
     page.get_by_label("Email").fill("browser-ada@example.com")

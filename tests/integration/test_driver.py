@@ -13,6 +13,7 @@ from runwire import migrate
 from runwire.db import Database, utcnow
 from runwire.driver import DriverStatement, DriverTransaction
 from runwire.runs import transitions
+from runwire.runs.states import Status
 from tests.factories import delay_steps, fresh_postgres_database, make_chat, make_run, make_user, migrated_sqlite
 
 
@@ -38,10 +39,10 @@ def run(database: Database) -> tuple[Any, Any]:
         run = make_run(session, user, chat, delay_steps("a", "b"))
         run_id, chat_id = run.id, chat.id
     with database.writing() as session:
-        transitions.transition_step(run_id, "a", transitions.Status.RUNNING, session=session)
+        transitions.transition_step(run_id, "a", Status.RUNNING, session=session)
     with database.writing() as session:
         output = {"sleptSeconds": 0, "text": "é ✓", "list": [1, 2.5, None, True]}
-        transitions.transition_step(run_id, "a", transitions.Status.COMPLETED, output=output, session=session)
+        transitions.transition_step(run_id, "a", Status.COMPLETED, output=output, session=session)
     return run_id, chat_id
 
 

@@ -99,7 +99,7 @@ def test_a_last_event_id_that_is_not_an_event_id_is_400(
     wait_for_run(client, world["chatId"], run["id"])
     stored.mark()
     path = f"/api/chats/{world['chatId']}/workflow-runs/{run['id']}/stream"
-    response = client.get(path, headers={"Last-Event-ID": value})
+    response = client.get(path, headers=[(b"Last-Event-ID", value)])
     assert_refused(response, 400, "Bad Request", "Last-Event-ID")
     stored.assert_unchanged()
 
@@ -118,7 +118,7 @@ def test_a_bad_header_on_someone_elses_path_is_400_before_404(
 ) -> None:
     stored.mark()
     path = f"/api/chats/{world['chatId']}/workflow-runs/00000000-0000-4000-8000-000000000000/stream"
-    assert_refused(client.get(path, headers={"Last-Event-ID": b"\xb2"}), 400, "Bad Request", "Last-Event-ID")
+    assert_refused(client.get(path, headers=[(b"Last-Event-ID", b"\xb2")]), 400, "Bad Request", "Last-Event-ID")
     stored.assert_unchanged()
 
 
@@ -130,7 +130,7 @@ def test_a_malformed_idempotency_key_is_400(
     response = client.post(
         f"/api/chats/{world['chatId']}/workflow-runs",
         json={"workflowId": world["workflowId"]},
-        headers={"Idempotency-Key": key},
+        headers=[(b"Idempotency-Key", key)],
     )
     assert_refused(response, 400, "Bad Request", "Idempotency-Key")
     stored.assert_unchanged()

@@ -84,7 +84,7 @@ def test_the_formatter_redacts_sql_parameters_hashes_and_addresses(traceback: bo
     try:
         raise ValueError(SQL_ERROR + " in <Session object at 0x7f3a2b1c0d90>")
     except ValueError:
-        record = logging.LogRecord("runwire.errors", logging.ERROR, __file__, 1, "failed: %s", (SQL_ERROR,), True)
+        record = logging.LogRecord("runwire.errors", logging.ERROR, __file__, 1, "failed: %s", (SQL_ERROR,), None)
         record.exc_info = sys.exc_info()
     line = JsonFormatter(traceback=traceback).format(record)
     for secret in ("ada@example.com", "$argon2", "INSERT", "password_hash", "0x7f3a2b1c0d90", "c2FsdHNhbHQ"):

@@ -93,5 +93,5 @@ def test_a_blocked_name_is_reported_without_the_address_it_resolved_to(servers: 
 
 
 def test_allowed_hosts_setting_takes_hosts_and_host_ports() -> None:
-    settings = Settings(tool_allowed_hosts="Example.COM, 127.0.0.1:8080,[::1]:9000")  # type: ignore[arg-type]
+    settings = Settings(tool_allowed_hosts="Example.COM, 127.0.0.1:8080,[::1]:9000")
     assert settings.tool_hosts == frozenset({"example.com", "127.0.0.1:8080", "[::1]:9000"})

@@ -47,8 +47,9 @@ OVERSIZED = [
 
 def _failed_step(done: dict[str, Any]) -> dict[str, Any]:
     assert done["status"] == "failed", done
-    (failed,) = [s for s in done["steps"] if s["status"] == "failed"]
-    return failed
+    failed: list[dict[str, Any]] = [s for s in done["steps"] if s["status"] == "failed"]
+    assert len(failed) == 1, done
+    return failed[0]
 
 
 def _assert_no_leak(text: str) -> None:

@@ -55,10 +55,12 @@ def start(client: httpx.Client, steps: list[dict[str, Any]]) -> str:
 
 def wait_until_step_runs(client: httpx.Client, path: str, index: int) -> dict[str, Any]:
     deadline = time.monotonic() + 30
-    while (run := client.get(path).json()["data"])["steps"][index]["status"] != "running":
+    while True:
+        run: dict[str, Any] = client.get(path).json()["data"]
+        if run["steps"][index]["status"] == "running":
+            return run
         assert time.monotonic() < deadline, run
         time.sleep(0.05)
-    return run
 
 
 class StreamReader:

@@ -7,9 +7,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.fake_model import FakeModel, Text
-from tests.helpers import create_workflow, new_chat, sse_events, step, wait_for
+from tests.helpers import create_workflow, new_chat, read_stream, sse_events, step, wait_for
 from tests.integration.messages.conftest import answered, llm_step, messages, reply_chat, send
-from tests.integration.runs.test_stream import read_stream
 
 
 def read_chat_stream(
@@ -37,7 +36,8 @@ def read_chat_stream(
 def replies(count: int) -> Callable[[list[dict[str, Any]]], bool]:
     def seen(events: list[dict[str, Any]]) -> bool:
         created = [e for e in events if e["event"] == "message_created"]
-        return sum(e["data"]["message"]["role"] == "assistant" for e in created) >= count
+        assistant: int = sum(e["data"]["message"]["role"] == "assistant" for e in created)
+        return assistant >= count
 
     return seen
 

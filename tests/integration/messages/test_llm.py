@@ -7,9 +7,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.fake_model import Broken, Failure, FakeModel, Text, ToolCalls
-from tests.helpers import create_workflow, new_chat, step, wait_for, wait_for_first_step
+from tests.helpers import create_workflow, new_chat, read_stream, step, wait_for, wait_for_first_step
 from tests.integration.messages.conftest import API_KEY, answered, llm_step, messages, reply_chat, send
-from tests.integration.runs.test_stream import read_stream
 
 
 def test_a_streamed_answer_becomes_deltas_output_and_reply(talk: TestClient, fake_model: FakeModel) -> None:

@@ -44,7 +44,7 @@ def test_cancel_racing_completion_leaves_one_consistent_state(client: TestClient
             step("second", "template", {"template": "{{ steps.first.output }}b"}, dependsOn=["first"]),
         ],
     )
-    outcomes = set()
+    outcomes: set[str] = set()
     for attempt in range(MAX_ATTEMPTS):
         if attempt >= MIN_ATTEMPTS and len(outcomes) == 2:
             break

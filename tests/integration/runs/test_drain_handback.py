@@ -18,6 +18,12 @@ from tests.helpers import create_workflow, new_chat, sign_up, start_run, step, w
 DRAIN_SECONDS = 10.0
 
 
+def queue_status(run_id: str) -> str | None:
+    """The status DBOS holds for the run's workflow (None before it is queued)."""
+    status = DBOS.get_workflow_status(run_id)
+    return None if status is None else status.status
+
+
 def take_as_a_queue_thread_would(dbos_url: str, run_id: str, executor_id: str) -> None:
     """What a queue thread's look writes when it takes a run (the run's workflow is this executor's, pending), without
     the hand-over to the event loop that follows it."""
@@ -48,11 +54,10 @@ def test_a_run_the_queue_handed_over_as_the_drain_began_goes_back_on_the_queue(
     assert dbos_adapter.wait_until_queues_stopped(DRAIN_SECONDS)
     assert not dbos_adapter.queue_listened(QUEUE_NAME)
     run_id = start_run(client, chat["id"], workflow["id"])["id"]
-    assert wait_for(lambda: DBOS.get_workflow_status(run_id)).status == "ENQUEUED"
+    assert wait_for(lambda: queue_status(run_id)) == "ENQUEUED"
     take_as_a_queue_thread_would(settings.resolved_dbos_url, run_id, settings.executor_id)
-    assert DBOS.get_workflow_status(run_id).status == "PENDING"
+    assert queue_status(run_id) == "PENDING"
 
     executor.drain(time.monotonic() + DRAIN_SECONDS)
 
-    status = DBOS.get_workflow_status(run_id)
-    assert status is not None and status.status == "ENQUEUED", status
+    assert queue_status(run_id) == "ENQUEUED"

@@ -134,7 +134,8 @@ def test_cancel_running_run_stops_promptly(client: TestClient, user: dict[str, A
     done = get_run(client, chat["id"], run["id"])
     assert [s["status"] for s in done["steps"]] == ["cancelled", "cancelled"]
     assert done["steps"][1]["startedAt"] is None
-    wait_for(lambda: client.app.state.executor is not None and not _tasks_running(client, run["id"]), timeout=1.0)
+    app: Any = client.app
+    wait_for(lambda: app.state.executor is not None and not _tasks_running(client, run["id"]), timeout=1.0)
     assert time.monotonic() - began < 1.0
     again = client.post(f"/api/chats/{chat['id']}/workflow-runs/{run['id']}/cancel")
     assert again.status_code == 409 and again.json()["error"] == "Conflict"

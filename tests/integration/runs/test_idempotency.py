@@ -34,7 +34,9 @@ def listed_ids(client: TestClient, chat_id: str) -> list[str]:
 def post_run(
     client: TestClient, chat_id: str, body: dict[str, Any], key: str | bytes | None = None
 ) -> Any:  # httpx.Response
-    headers = {HEADER: key} if key is not None else {}
+    # As bytes: a key that is not ASCII text must reach the server as sent.
+    value = key if isinstance(key, bytes) else None if key is None else key.encode("ascii")
+    headers = [(HEADER.encode(), value)] if value is not None else []
     return client.post(runs_path(chat_id), json=body, headers=headers)
 
 

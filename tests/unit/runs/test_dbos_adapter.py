@@ -98,7 +98,8 @@ def test_a_queue_the_database_already_holds_is_woken_from_its_workers_first_wait
     DBOS(config=config)
     waker = dbos_adapter.launch_with_wakeable_queues(longest_wait=120.0)
     try:
-        assert dbos_internals.queue_thread is queue_thread, "the name DBOS launches its queue manager with stays DBOS's"
+        launched_with = dbos_internals.queue_thread  # type: ignore[attr-defined]
+        assert launched_with is queue_thread, "the name DBOS launches its queue manager with stays DBOS's"
         worker = _new_thread(dbos_adapter.QUEUE_WORKER_THREAD_PREFIX + "adapter-check-slow", earlier)
         handle = DBOS.enqueue_workflow("adapter-check-slow", _answer)
         waker.wake()

@@ -158,7 +158,8 @@ def test_progress_retries_and_logs_only_touch_a_running_step(database: Database,
 def chat_version(database: Database, run_id: Any) -> int:
     with database.reading() as session:
         chat_of_run = sa.select(WorkflowRun.chat_id).where(WorkflowRun.id == run_id).scalar_subquery()
-        version: int = session.scalar(sa.select(Chat.last_event_seq).where(Chat.id == chat_of_run))
+        version = session.scalar(sa.select(Chat.last_event_seq).where(Chat.id == chat_of_run))
+        assert version is not None
         return version
 
 

@@ -72,7 +72,7 @@ def test_render_text_never_types_a_lone_expression() -> None:
 
 
 def test_keys_win_over_dict_methods() -> None:
-    context = {"input": {"items": [1, 2], "keys": "k", "get": {"x": 1}}}
+    context: dict[str, object] = {"input": {"items": [1, 2], "keys": "k", "get": {"x": 1}}}
     assert render_value("{{ input.items }}", context) == [1, 2]
     assert render_value("{{ input.keys }}-{{ input.get.x }}", context) == "k-1"
     assert render_value("{{ input.get.items() | list }}", context) == [["x", 1]]

@@ -1,6 +1,7 @@
 """The tool registry: lookup, schemas, and the checks of literal and rendered inputs."""
 
 import json
+from typing import Any
 
 import pytest
 
@@ -23,7 +24,7 @@ def test_builtin_tools_in_a_stable_order() -> None:
 
 
 @pytest.mark.parametrize("each", registry.builtin_tools(), ids=lambda each: each.id)
-def test_every_tool_describes_itself_with_a_json_schema(each: Tool) -> None:
+def test_every_tool_describes_itself_with_a_json_schema(each: Tool[Any]) -> None:
     schema = registry.input_schema(each)
     assert each.name and each.description
     assert schema["type"] == "object"
