@@ -4,6 +4,7 @@ when a DBOS upgrade moves any of it."""
 import queue
 import threading
 import time
+from collections.abc import Callable
 
 from dbos import DBOS, _scheduler, _workflow_commands
 from dbos import _dbos as dbos_internals
@@ -36,34 +37,40 @@ def system_database_versions(engine: Engine) -> tuple[int, int]:
     return get_migration_versions(engine, "dbos", use_listen_notify=True)
 
 
+def _queue_thread_names() -> set[str]:
+    """The names of DBOS's queue worker threads running in this process."""
+    return {
+        thread.name
+        for thread in threading.enumerate()
+        if thread.name.startswith(QUEUE_WORKER_THREAD_PREFIX) and thread.is_alive()
+    }
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    """Whether `condition` holds within `timeout` seconds (looked at every 10 ms)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def queue_listened(queue_name: str) -> bool:
     """Whether DBOS's worker thread for `queue_name` runs in this process."""
-    thread_name = QUEUE_WORKER_THREAD_PREFIX + queue_name
-    return any(thread.name == thread_name and thread.is_alive() for thread in threading.enumerate())
+    return QUEUE_WORKER_THREAD_PREFIX + queue_name in _queue_thread_names()
 
 
 def wait_until_queue_listened(queue_name: str, timeout: float) -> bool:
     """Wait until DBOS's worker thread for `queue_name` runs. DBOS notices a newly registered queue on its next check
     (up to a second later); without this wait the first run on a fresh data dir would sit in the queue until then."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if queue_listened(queue_name):
-            return True
-        time.sleep(0.01)
-    return False
+    return _wait_until(lambda: queue_listened(queue_name), timeout)
 
 
 def wait_until_queues_stopped(timeout: float) -> bool:
     """Wait until none of DBOS's queue worker threads runs (once their stop event is set, each ends after the look at
     its queue under way, which may take a workflow and hand it to the event loop)."""
-    deadline = time.monotonic() + timeout
-    while any(
-        thread.name.startswith(QUEUE_WORKER_THREAD_PREFIX) and thread.is_alive() for thread in threading.enumerate()
-    ):
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.01)
-    return True
+    return _wait_until(lambda: not _queue_thread_names(), timeout)
 
 
 def set_internal_queue_polling(seconds: float) -> None:
