@@ -106,7 +106,7 @@ class StepRunner:
         """Whether the step began with its predecessor's completion, in this process."""
         return (run_id, step_id) in self.begun
 
-    def forget_begun(self, run_id: str) -> None:
+    def forget_run(self, run_id: str) -> None:
         """Drop what is held for the run's steps that began but were not launched, and for its completions not
         settled (the run stopped here)."""
         for key in [key for key in self.begun if key[0] == run_id]:

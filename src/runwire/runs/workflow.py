@@ -239,7 +239,7 @@ class RunWorkflow(DBOSConfiguredInstance):
         finally:
             for unfinished in in_flight:
                 unfinished.cancel()
-            self.runner.forget_begun(run_id)
+            self.runner.forget_run(run_id)
 
     async def _step(
         self,
