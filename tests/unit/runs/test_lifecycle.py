@@ -1,8 +1,7 @@
 """Each lifecycle operation done twice in a row, as a DBOS step that runs again after a crash would do it: the
 second time changes nothing that the first one did (attempt counting, which counts an interrupted attempt, aside)."""
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -14,15 +13,9 @@ from runwire.runs import lifecycle, transitions
 from runwire.runs.models import StepRun, WorkflowRun
 from runwire.runs.states import Outcome, Status
 from runwire.schemas import ErrorInfo
-from tests.factories import delay_steps, make_chat, make_run, make_user, migrated_sqlite, new_id, recorded_state
+from tests.factories import delay_steps, make_chat, make_run, make_user, new_id, recorded_state
 
 T = TypeVar("T")
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    with migrated_sqlite(tmp_path) as database:
-        yield database
 
 
 @pytest.fixture

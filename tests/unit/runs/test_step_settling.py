@@ -3,7 +3,6 @@ step started in this process, or, when the result came back from DBOS's checkpoi
 stopped before recording it), by a transaction of its own. Either way the door decides the step's status."""
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +20,8 @@ from tests.factories import (
     make_run,
     make_settings,
     make_user,
-    migrated_sqlite,
     recorded_state,
 )
-
-
-@pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    with migrated_sqlite(tmp_path) as database:
-        yield database
 
 
 @pytest.fixture
