@@ -98,7 +98,7 @@ def _fuzz(operation: Any, account: Account, failures: list[str]) -> None:
         if own and case.path_parameters:
             case.path_parameters = {name: account.ids.get(name, value) for name, value in case.path_parameters.items()}
         # The chat stream stays open until its client leaves; schemathesis reads an event stream for the timeout.
-        timeout = 0.5 if case.path == "/api/chats/{chatId}/stream" else 30
+        timeout = 1 if case.path == "/api/chats/{chatId}/stream" else 30
         response = case.call(base_url=account.base_url, cookies=account.cookies, timeout=timeout)
         try:
             case.validate_response(response, checks=[not_a_server_error, status_code_conformance])
