@@ -39,8 +39,10 @@ TRANSIENT_ERROR_WAITS = (0.1, 0.5, 1.0, 2.0, 5.0)
 DECISION_WAIT_SECONDS = 3600.0
 # Failures that come out the same on every attempt.
 NOT_RETRIED = frozenset({"invalid_inputs", INVALID_TEMPLATE, TEMPLATE_LIMIT})
-# An output at most this large (as JSON) is checkpointed by DBOS with its step, so that the transaction completing
-# the step runs while DBOS records the checkpoint; a larger one is recorded first, and only the status checkpointed.
+# On PostgreSQL an output at most this large (as JSON) is checkpointed by DBOS with its step, so that the transaction
+# completing the step runs while DBOS records the checkpoint, their round trips overlapping; a larger one is recorded
+# first, and only the status checkpointed. So is every output on SQLite: there both writes are mostly Python work
+# under the one interpreter lock, and side by side they take longer than one after the other.
 CHECKPOINTED_OUTPUT_BYTES = 64 * 1024
 
 
@@ -184,7 +186,7 @@ class StepRunner:
         if problem is not None:
             return await self.write(lifecycle.finish_step, run_id, step["id"], error=problem)
         completion = self._complete(ctx.run_id, step["id"], output, following)
-        if ctx.waiter is not None or size > CHECKPOINTED_OUTPUT_BYTES:
+        if ctx.waiter is not None or size > CHECKPOINTED_OUTPUT_BYTES or self.database.dialect != "postgresql":
             return await completion
         # DBOS checkpoints the output while the transaction that completes the step runs: `settled` awaits it.
         self.completing[(ctx.run_id, step["id"])] = asyncio.ensure_future(completion)

@@ -1,8 +1,8 @@
 """The deterministic DBOS workflow of a run: it only decides what to start next from the pinned DAG, and every tool
-call happens inside a DBOS step (the step runner), as do Runwire's writes (`lifecycle`) but one: a step that completes
-returns its output for DBOS to checkpoint, and the transaction recording it runs while DBOS writes the checkpoint.
-The workflow awaits that transaction (`StepRunner.settled`) before it decides anything further; a run resumed from the
-checkpoint records the output again, which changes nothing when it was recorded.
+call happens inside a DBOS step (the step runner), as do Runwire's writes (`lifecycle`) but one: on PostgreSQL a step
+that completes returns its output for DBOS to checkpoint, and the transaction recording it runs while DBOS writes the
+checkpoint. The workflow awaits that transaction (`StepRunner.settled`) before it decides anything further; a run
+resumed from the checkpoint records the output again, which changes nothing when it was recorded.
 
 Concurrent steps draw their DBOS step ids in the workflow's own order (`DBOS.reserve_step`), and while more than one
 is in flight `DBOS.asyncio_wait` checkpoints which finished first, so a recovered run replays the same decisions.
