@@ -1,13 +1,15 @@
 """The floor of the step benchmark: a bare DBOS workflow of N trivial async steps, started directly, on a system
-database configured as Runwire configures its own (SQLite in WAL mode, or PostgreSQL). Prints the milliseconds per
-step of each run as JSON on stdout.
+database configured as Runwire configures its own (SQLite in WAL mode, or PostgreSQL). For each line read on stdin it
+runs the workflow once and prints that run's milliseconds per step on a line of stdout, until stdin ends; so the
+benchmark can alternate its runs with Runwire's, each pair seeing the same load.
 
-    python -m bench.dbos_floor --url URL --steps N --runs K
+    python -m bench.dbos_floor --url URL --steps N
 """
 
 import argparse
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Sequence
 
@@ -29,21 +31,23 @@ async def trivial_workflow(steps: int) -> int:
     return total
 
 
-async def _timed_runs(steps: int, runs: int) -> list[float]:
-    per_step = []
-    for _ in range(runs + 1):  # the first one warms up and is not counted
-        began = time.perf_counter()
-        handle = await DBOS.start_workflow_async(trivial_workflow, steps)
-        await handle.get_result()
-        per_step.append((time.perf_counter() - began) * 1000 / steps)
-    return per_step[1:]
+async def _timed_run(steps: int) -> float:
+    began = time.perf_counter()
+    handle = await DBOS.start_workflow_async(trivial_workflow, steps)
+    await handle.get_result()
+    return (time.perf_counter() - began) * 1000 / steps
+
+
+async def _answer_requests(steps: int) -> None:
+    loop = asyncio.get_running_loop()
+    while await loop.run_in_executor(None, sys.stdin.readline):
+        print(json.dumps(await _timed_run(steps)), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.dbos_floor", description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", required=True, help="the DBOS system database URL")
     parser.add_argument("--steps", type=int, required=True)
-    parser.add_argument("--runs", type=int, required=True)
     args = parser.parse_args(argv)
     config: DBOSConfig = {"name": "bench-floor", "system_database_url": args.url, "log_level": "WARNING"}
     if args.url.startswith("sqlite"):
@@ -51,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     DBOS(config=config)
     DBOS.launch()
     try:
-        print(json.dumps(asyncio.run(_timed_runs(args.steps, args.runs))))
+        asyncio.run(_answer_requests(args.steps))
     finally:
         DBOS.destroy()
     return 0
