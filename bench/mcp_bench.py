@@ -30,9 +30,9 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from bench.common import Api, Server, free_port, parse_timestamp
+from bench.common import Api, Server, free_port
 from bench.report import Figure, print_table
-from bench.seeding import wait_until_ended
+from bench.seeding import chained_steps, ms_per_step, run_alone
 from runwire.config import Settings
 from runwire.tools.mcp.config import HttpServer, ServerConfig, StdioServer, ToolsConfig
 from runwire.tools.mcp.manager import McpServers
@@ -119,17 +119,10 @@ async def per_step_ms(server: Server, tool_id: str, inputs: dict[str, Any], step
     api = Api(server.url, max_connections=4)
     try:
         await api.sign_up()
-        workflow = [
-            {"id": f"s{i}", "toolId": tool_id, "inputs": inputs, "dependsOn": [f"s{i - 1}"] if i else []}
-            for i in range(steps)
-        ]
-        workflow_id = await api.create_workflow(f"bench {tool_id}", workflow)
+        workflow_id = await api.create_workflow(f"bench {tool_id}", chained_steps(steps, tool_id, inputs))
         samples = []
         for _ in range(runs + 1):  # the first one warms up and is not counted
-            chat = await api.create_chat("bench mcp")
-            await api.start_run(chat, workflow_id)
-            (run,) = (await wait_until_ended(api, [chat], RUN_TIMEOUT))[chat]
-            samples.append((parse_timestamp(run["completedAt"]) - parse_timestamp(run["startedAt"])) * 1000 / steps)
+            samples.append(ms_per_step(await run_alone(api, workflow_id, "bench mcp", RUN_TIMEOUT), steps))
         return samples[1:]
     finally:
         await api.aclose()

@@ -1,11 +1,11 @@
-"""Runs made through the public API: a workflow of sequential `template` steps, runs requested in chats, and a wait
-until they have all ended."""
+"""Runs made through the public API: workflows of sequential steps, runs requested in chats, a wait until they have
+all ended, and a run's time per step."""
 
 import asyncio
 import time
 from typing import Any
 
-from bench.common import Api
+from bench.common import Api, parse_timestamp
 
 FINAL = frozenset({"completed", "failed", "cancelled"})
 POLL_SECONDS = 0.05
@@ -26,6 +26,14 @@ def template_steps(count: int) -> list[dict[str, Any]]:
             }
         )
     return steps
+
+
+def chained_steps(count: int, tool_id: str, inputs: dict[str, Any]) -> list[dict[str, Any]]:
+    """`count` steps of `tool_id` with `inputs`, each depending on the one before it."""
+    return [
+        {"id": f"s{i}", "toolId": tool_id, "inputs": inputs, "dependsOn": [f"s{i - 1}"] if i else []}
+        for i in range(count)
+    ]
 
 
 async def request_runs(api: Api, chat_id: str, workflow_id: str, count: int) -> list[str]:
@@ -65,3 +73,18 @@ async def wait_until_ended(
             f"{len(failed)} run(s) did not complete, e.g. {example['id']}: {example['status']}, {example['error']}"
         )
     return ended
+
+
+async def run_alone(
+    api: Api, workflow_id: str, title: str, timeout: float, poll_seconds: float = POLL_SECONDS
+) -> dict[str, Any]:
+    """A run of the workflow in a new chat of its own, as listed once it has ended."""
+    chat = await api.create_chat(title)
+    await api.start_run(chat, workflow_id)
+    (run,) = (await wait_until_ended(api, [chat], timeout, poll_seconds))[chat]
+    return run
+
+
+def ms_per_step(run: dict[str, Any], steps: int) -> float:
+    """An ended run's milliseconds from its start to its end, per step."""
+    return (parse_timestamp(run["completedAt"]) - parse_timestamp(run["startedAt"])) * 1000 / steps

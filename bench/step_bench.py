@@ -17,9 +17,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.common import POSTGRES_ADMIN_URL, Api, Server, parse_timestamp, postgres_database
+from bench.common import POSTGRES_ADMIN_URL, Api, Server, postgres_database
 from bench.report import Figure, print_table
-from bench.seeding import wait_until_ended
+from bench.seeding import chained_steps, ms_per_step, run_alone
 
 GOAL_RATIO = 1.5
 RUN_TIMEOUT = 300.0
@@ -27,22 +27,6 @@ RUN_TIMEOUT = 300.0
 # that grows with the steps, built afresh at each read since the run moved on) takes CPU the run's steps would
 # otherwise have, and the bare DBOS workflow it is compared with is read by no one.
 POLL_SECONDS = 1.0
-
-
-def delay_steps(count: int) -> list[dict[str, object]]:
-    return [
-        {"id": f"s{i}", "toolId": "delay", "inputs": {"seconds": 0}, "dependsOn": [f"s{i - 1}"] if i else []}
-        for i in range(count)
-    ]
-
-
-async def runwire_run(api: Api, workflow_id: str, steps: int) -> float:
-    """One run of the workflow in a new chat: its milliseconds per step."""
-    chat = await api.create_chat("bench steps")
-    await api.start_run(chat, workflow_id)
-    (run,) = (await wait_until_ended(api, [chat], RUN_TIMEOUT, POLL_SECONDS))[chat]
-    elapsed = parse_timestamp(run["completedAt"]) - parse_timestamp(run["startedAt"])
-    return elapsed * 1000 / steps
 
 
 class Floor:
@@ -74,10 +58,11 @@ async def alternate_runs(server: Server, floor: Floor, steps: int, runs: int) ->
     api = Api(server.url, max_connections=8)
     try:
         await api.sign_up()
-        workflow_id = await api.create_workflow("bench steps", delay_steps(steps))
+        workflow_id = await api.create_workflow("bench steps", chained_steps(steps, "delay", {"seconds": 0}))
         ours, floors = [], []
         for _ in range(runs + 1):
-            ours.append(await runwire_run(api, workflow_id, steps))
+            run = await run_alone(api, workflow_id, "bench steps", RUN_TIMEOUT, POLL_SECONDS)
+            ours.append(ms_per_step(run, steps))
             floors.append(floor.run())
         return ours[1:], floors[1:]
     finally:

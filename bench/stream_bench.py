@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Api, HangingHttpServer, Server, SseEvent, parse_timestamp, raise_open_file_limit
+from bench.seeding import chained_steps
 
 STEP_SECONDS = 0.05
 SETTLE_SECONDS = 3.0
@@ -97,13 +98,6 @@ async def watch(api: Api, chat_id: str, run_id: str) -> Watched:
     return Watched(chat_id, run_id, opened, events)
 
 
-def sequential_delay_steps(count: int) -> list[dict[str, Any]]:
-    return [
-        {"id": f"s{i}", "toolId": "delay", "inputs": {"seconds": STEP_SECONDS}, "dependsOn": [f"s{i - 1}"] if i else []}
-        for i in range(count)
-    ]
-
-
 async def run_and_watch(api: Api, chat_id: str, workflow_id: str, runs: int) -> list[Watched]:
     """Request the chat's runs one after another (they execute FIFO), opening each one's stream right away."""
     watchers = []
@@ -127,7 +121,8 @@ def step_latencies(watched: Watched, detail: dict[str, Any]) -> tuple[list[float
 
 
 async def measure_latency(api: Api, scale: Scale) -> Latency:
-    workflow_id = await api.create_workflow("bench latency", sequential_delay_steps(scale.steps_per_run))
+    steps = chained_steps(scale.steps_per_run, "delay", {"seconds": STEP_SECONDS})
+    workflow_id = await api.create_workflow("bench latency", steps)
     chats = await api.create_chats(scale.latency_chats, "bench latency")
     per_chat = await asyncio.wait_for(
         asyncio.gather(*(run_and_watch(api, chat, workflow_id, scale.runs_per_chat) for chat in chats)),
